@@ -1,0 +1,23 @@
+"""Errors a user can act on: each names what was wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class HptuiError(Exception):
+    """Base class for errors that front ends show as a message, not a traceback."""
+
+
+class ConfigError(HptuiError, ValueError):
+    """A configuration value is unknown, of the wrong type or out of range."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+class DataNotFoundError(HptuiError):
+    """The dataset could be found neither in a local folder nor on the hub."""
+
+
+class ModelNotFoundError(HptuiError):
+    """The model could not be loaded from the name, folder or hub id given."""

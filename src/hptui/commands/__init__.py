@@ -1,0 +1,1 @@
+"""One module per CLI subcommand: each parses nothing and renders what core returns."""
