@@ -86,9 +86,11 @@ class TrainConfig:
         _positive_int, "also evaluate every N steps (epoch ends always)", default=None
     )
     device: str = _checked(
-        lambda v: None
-        if v in ("auto", "cpu") or v.startswith(("cuda", "mps"))
-        else "must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'",
+        lambda v: (
+            None
+            if v in ("auto", "cpu") or v.startswith(("cuda", "mps"))
+            else "must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ),
         "where to train",
         default="auto",
     )

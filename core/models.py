@@ -151,8 +151,13 @@ def _tiny_distilbert(num_labels: int) -> ModelBundle:
     config = DistilBertConfig(
         vocab_size=tokenizer.vocab_size,
         max_position_embeddings=512,
-        num_labels=num_labels,
         pad_token_id=tokenizer.pad_token_id,
-        **TINY_DISTILBERT_SHAPE,
+        n_layers=TINY_DISTILBERT_SHAPE["n_layers"],
+        dim=TINY_DISTILBERT_SHAPE["dim"],
+        n_heads=TINY_DISTILBERT_SHAPE["n_heads"],
+        hidden_dim=TINY_DISTILBERT_SHAPE["hidden_dim"],
     )
-    return ModelBundle(TINY_DISTILBERT, f"{TINY_DISTILBERT}:{vocab_source}", tokenizer, config, None)
+    config.num_labels = num_labels
+    return ModelBundle(
+        TINY_DISTILBERT, f"{TINY_DISTILBERT}:{vocab_source}", tokenizer, config, None
+    )

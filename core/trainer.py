@@ -142,9 +142,7 @@ class Trainer:
         optimizer = build_optimizer(model, config)
         steps_per_epoch = math.ceil(len(self.data.train) / config.train_batch_size)
         total_steps = steps_per_epoch * config.num_epochs
-        scheduler = build_scheduler(
-            optimizer, warmup_steps_for(config, total_steps), total_steps
-        )
+        scheduler = build_scheduler(optimizer, warmup_steps_for(config, total_steps), total_steps)
         order_rng = torch.Generator().manual_seed(config.seed)
         clip = config.gradient_clip_val if config.gradient_clip_val > 0 else math.inf
         params = [p for p in model.parameters() if p.requires_grad]
@@ -171,7 +169,7 @@ class Trainer:
                 if not math.isfinite(grad_norm):
                     status = f"non-finite gradient norm at step {step + 1}"
                     break
-                learning_rate = scheduler.get_last_lr()[0]
+                learning_rate = float(scheduler.get_last_lr()[0])
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)

@@ -22,10 +22,7 @@ def run_train(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        if args.json:
-            result = _train_json(config, stop)
-        else:
-            result = _train_rich(config, stop)
+        result = _train_json(config, stop) if args.json else _train_rich(config, stop)
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0 if result.completed else 1
@@ -62,8 +59,14 @@ def _train_json(config: TrainConfig, stop: threading.Event) -> TrainResult:
 
 def _train_rich(config: TrainConfig, stop: threading.Event) -> TrainResult:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from hptui.core.models import describe_model
     from hptui.core.trainer import Trainer

@@ -1,0 +1,50 @@
+"""Shared fixtures. The hub is never contacted from tests: offline flags are set before any
+Hugging Face library is imported, and data comes from ../shared/data/mrpc."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.pop("HPTUI_DATA_DIR", None)
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MRPC_DIR = Path(os.environ.get("HPTUI_TEST_MRPC", REPO.parent / "shared" / "data" / "mrpc"))
+
+
+@pytest.fixture(scope="session")
+def mrpc_dir() -> Path:
+    if not (MRPC_DIR / "train.tsv").is_file():
+        pytest.fail(
+            f"MRPC test data not found at {MRPC_DIR}: clone hptui beside shared/ "
+            "or set HPTUI_TEST_MRPC to a GLUE-format MRPC folder"
+        )
+    return MRPC_DIR
+
+
+@pytest.fixture
+def tiny_settings(mrpc_dir: Path) -> dict[str, object]:
+    """Settings for a seconds-long real run of the tiny model on an MRPC slice."""
+    return {
+        "model": "tiny-distilbert",
+        "data_dir": str(mrpc_dir),
+        "train_limit": 64,
+        "eval_limit": 32,
+        "num_epochs": 1,
+        "train_batch_size": 16,
+        "eval_batch_size": 32,
+        "max_seq_length": 64,
+        "learning_rate": 1e-3,
+    }
+
+
+def hptui_env(**extra: str) -> dict[str, str]:
+    """Environment for `hptui` subprocesses: offline, quiet, deterministic."""
+    env = dict(os.environ)
+    env.update(extra)
+    return env
