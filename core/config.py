@@ -18,6 +18,9 @@ from typing import Any
 from .errors import ConfigError
 
 DEFAULT_MODEL = "distilbert-base-uncased"
+# length-grouped: shuffled batches of similar-length pairs, as the HF Trainer's old
+# group_by_length; random: plain shuffled batches.
+BATCHING = ("length-grouped", "random")
 
 
 def _positive_int(value: Any) -> str | None:
@@ -81,6 +84,11 @@ class TrainConfig:
     )
     eval_limit: int | None = _checked(
         _positive_int, "use only the first N validation pairs", default=None
+    )
+    batching: str = _checked(
+        lambda v: None if v in BATCHING else f"must be one of {', '.join(BATCHING)}",
+        "'length-grouped' (pads less) or 'random' training batches",
+        default="length-grouped",
     )
     eval_every_steps: int | None = _checked(
         _positive_int, "also evaluate every N steps (epoch ends always)", default=None

@@ -78,12 +78,41 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    # The fused kernel is several times faster (CPU and CUDA) and what transformers uses.
+    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
     return torch.optim.AdamW(
         groups,
         lr=config.learning_rate,
         betas=(config.beta1, config.beta2),
         eps=config.adam_epsilon,
+        fused=fused or None,
     )
+
+
+def epoch_batches(
+    lengths: list[int], batch_size: int, batching: str, generator: torch.Generator
+) -> list[list[int]]:
+    """The batches of one epoch, as lists of example indices.
+
+    'random' cuts a shuffled order into batches. 'length-grouped' sorts each run of 50
+    batches of a shuffled order by length, so a batch holds pairs of similar length and
+    dynamic padding pads little, then shuffles the batches and puts the longest first (an
+    out-of-memory error shows on the first step, not at the end of an epoch).
+    """
+    import torch
+
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    if batching == "random":
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    group = 50 * batch_size
+    batches: list[list[int]] = []
+    for start in range(0, len(order), group):
+        chunk = sorted(order[start : start + group], key=lengths.__getitem__, reverse=True)
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    shuffled = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    longest = max(range(len(shuffled)), key=lambda i: max(lengths[j] for j in shuffled[i]))
+    shuffled[0], shuffled[longest] = shuffled[longest], shuffled[0]
+    return shuffled
 
 
 def warmup_steps_for(config: TrainConfig, total_steps: int) -> int:
@@ -149,14 +178,14 @@ class Trainer:
 
         evals: list[EvalEvent] = []
         status, step, epoch, train_seconds, examples_seen = COMPLETED, 0, 0, 0.0, 0
+        lengths = self.data.train.lengths()
         for epoch in range(1, config.num_epochs + 1):
-            order = torch.randperm(len(self.data.train), generator=order_rng).tolist()
-            for batch_start in range(0, len(order), config.train_batch_size):
+            batches = epoch_batches(lengths, config.train_batch_size, config.batching, order_rng)
+            for batch_number, indices in enumerate(batches, start=1):
                 if callbacks.should_stop():
                     status = f"stopped at step {step}"
                     break
                 step_started = time.perf_counter()
-                indices = order[batch_start : batch_start + config.train_batch_size]
                 batch = _to_device(self.data.train.collate(indices), device)
                 with _autocast(device):
                     loss = model(**batch).loss
@@ -181,14 +210,14 @@ class Trainer:
                     StepEvent(
                         step=step,
                         epoch=epoch,
-                        epoch_progress=epoch - 1 + (batch_start + len(indices)) / len(order),
+                        epoch_progress=epoch - 1 + batch_number / len(batches),
                         loss=loss_value,
                         learning_rate=learning_rate,
                         grad_norm=grad_norm,
                         examples_per_s=len(indices) / elapsed if elapsed > 0 else 0.0,
                     )
                 )
-                at_epoch_end = batch_start + config.train_batch_size >= len(order)
+                at_epoch_end = batch_number == len(batches)
                 every = config.eval_every_steps
                 if every and step % every == 0 and not at_epoch_end:
                     evals.append(self._evaluate(model, device, step, epoch, False))

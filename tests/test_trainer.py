@@ -12,7 +12,13 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from hptui.core.config import TrainConfig
 from hptui.core.events import EvalEvent, StepEvent, TrainCallbacks
 from hptui.core.models import ModelBundle, load_bundle
-from hptui.core.trainer import Trainer, build_optimizer, lr_factor, warmup_steps_for
+from hptui.core.trainer import (
+    Trainer,
+    build_optimizer,
+    epoch_batches,
+    lr_factor,
+    warmup_steps_for,
+)
 
 
 def _run(
@@ -159,3 +165,26 @@ def test_should_stop_cancels_between_steps(tiny_settings: dict[str, Any]) -> Non
 def test_eval_every_n_steps_adds_mid_epoch_evals(tiny_settings: dict[str, Any]) -> None:
     _, _, evals = _run({**tiny_settings, "eval_every_steps": 2})
     assert [(e.step, e.end_of_epoch) for e in evals] == [(2, False), (4, True)]
+
+
+@pytest.mark.parametrize("batching", ["length-grouped", "random"])
+def test_every_example_once_per_epoch(batching: str) -> None:
+    lengths = [(i * 37) % 101 + 5 for i in range(1000)]
+    batches = epoch_batches(lengths, 32, batching, torch.Generator().manual_seed(0))
+    assert sorted(i for batch in batches for i in batch) == list(range(1000))
+    assert sorted(len(b) for b in batches)[1:] == [32] * 31  # one short batch of 8
+
+
+def test_length_grouping_pads_less_and_leads_with_the_longest() -> None:
+    lengths = [(i * 37) % 101 + 5 for i in range(3200)]
+
+    def padded_tokens(batches: list[list[int]]) -> int:
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    grouped = epoch_batches(lengths, 32, "length-grouped", torch.Generator().manual_seed(0))
+    plain = epoch_batches(lengths, 32, "random", torch.Generator().manual_seed(0))
+    assert padded_tokens(grouped) < 0.7 * padded_tokens(plain)
+    assert max(lengths[i] for i in grouped[0]) == max(lengths)
+    # Batches are shuffled: the epoch is not a long-to-short curriculum.
+    widths = [max(lengths[i] for i in b) for b in grouped[1:]]
+    assert widths != sorted(widths) and widths != sorted(widths, reverse=True)
