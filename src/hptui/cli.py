@@ -7,10 +7,17 @@ Nothing heavy is imported here, so `hptui --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from hptui import __version__
+
+# Kept in sync with hptui.core.study (a test checks); importing it here would slow --help.
+SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "gp")
+PRUNERS = ("none", "median", "successive-halving", "hyperband")
+OBJECTIVES = {"f1": "maximize", "accuracy": "maximize", "loss": "minimize"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +54,72 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--list-settings", action="store_true", help="list every setting and its default"
     )
+    _add_study_commands(commands)
     return parser
+
+
+def _storage_option(parser: argparse.ArgumentParser) -> None:
+    default = os.environ.get("HPTUI_STORAGE", "sqlite:///runs.db")
+    parser.add_argument(
+        "--storage",
+        default=default,
+        metavar="URL",
+        help=f"study storage: sqlite:///FILE or postgresql://... (default {default}; "
+        "$HPTUI_STORAGE sets it)",
+    )
+
+
+def _add_study_commands(commands: Any) -> None:
+    study = commands.add_parser("study", help="create, list and feed studies")
+    study_commands = study.add_subparsers(dest="study_command", metavar="ACTION", required=True)
+    create = study_commands.add_parser("create", help="create a study from a TOML search space")
+    create.add_argument("name")
+    create.add_argument("--space", required=True, metavar="FILE.toml", help="search space")
+    create.add_argument("--sampler", default="tpe", choices=SAMPLERS)
+    create.add_argument("--pruner", default="none", choices=PRUNERS)
+    create.add_argument("--objective", default="f1", choices=tuple(OBJECTIVES))
+    create.add_argument(
+        "--direction", choices=("maximize", "minimize"), help="default: from the objective"
+    )
+    create.add_argument("--seed", type=int, help="sampler seed, for reproducible studies")
+    _storage_option(create)
+    listing = study_commands.add_parser("list", help="the studies in a storage")
+    _storage_option(listing)
+    queue = study_commands.add_parser("enqueue", help="queue a manual trial: key=value ...")
+    queue.add_argument("name")
+    queue.add_argument("params", nargs="*", metavar="KEY=VALUE")
+    _storage_option(queue)
+
+    worker = commands.add_parser(
+        "worker", help="train a study's trials until it has N in total",
+        description="Train trials one after another until the study has N trials in total "
+        "(across all workers and restarts). Every step and evaluation goes to the storage.",
+    )  # fmt: skip
+    worker.add_argument("name")
+    worker.add_argument("--trials", type=int, required=True, metavar="N")
+    worker.add_argument(
+        "--detach", action="store_true",
+        help="run in a new session (survives a closed terminal), log next to the database",
+    )  # fmt: skip
+    worker.add_argument("--data-dir", metavar="DIR", help="GLUE-format task folder on this host")
+    worker.add_argument("--device", help="cpu, cuda, cuda:N (default: auto)")
+    worker.add_argument("--heartbeat", type=int, default=10, metavar="S", help=argparse.SUPPRESS)
+    worker.add_argument("--grace", type=int, default=60, metavar="S", help=argparse.SUPPRESS)
+    _storage_option(worker)
+
+    trials = commands.add_parser("trials", help="a study's trials as a table, CSV or JSON")
+    trials.add_argument("name")
+    trials.add_argument("--sort", metavar="COL", help="sort by a column; -COL for descending")
+    trials.add_argument("--format", default="table", choices=("table", "csv", "json"))
+    _storage_option(trials)
+
+    export = commands.add_parser("export", help="write a study's trials to a CSV or JSON file")
+    export.add_argument("name")
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument("--csv", metavar="FILE")
+    target.add_argument("--json", metavar="FILE")
+    export.add_argument("--force", action="store_true", help="replace an existing file")
+    _storage_option(export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +135,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hptui.commands.train import run_train
 
             return run_train(args)
+        if args.command == "study":
+            from hptui.commands.study import run_study
+
+            return run_study(args)
+        if args.command == "worker":
+            from hptui.commands.worker import run_worker
+
+            return run_worker(args)
+        if args.command == "trials":
+            from hptui.commands.trials import run_trials
+
+            return run_trials(args)
+        if args.command == "export":
+            from hptui.commands.trials import run_export
+
+            return run_export(args)
     except HptuiError as exc:
         print(f"hptui {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,327 @@
+"""The read API for front ends: studies, trials as flat rows, live curves, and what changed
+since a cursor. Storage details stay here; callers get plain dataclasses.
+
+Reads are plain SQL over Optuna's schema and hptui's tables (a handful of queries whatever
+the number of trials), because `optuna.Study.get_trials` builds a full object per trial and
+takes seconds at 10,000 trials. Incremental reads fetch only trials that are new or changed
+since the caller's cursor, so a screen refreshing twice a second stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .storage import TABLES, engine, optuna_storage
+from .study import SETTINGS_ATTR, StudyError, StudySettings
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+METRICS = ("accuracy", "f1", "loss", "precision", "recall")
+STATES = ("RUNNING", "WAITING", "COMPLETE", "PRUNED", "FAIL")
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    name: str
+    study_id: int
+    settings: StudySettings | None
+    counts: dict[str, int]
+    best_value: float | None
+    best_number: int | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial, flat: parameters and final metrics by name, and why it ended."""
+
+    trial_id: int
+    number: int
+    state: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    value: float | None
+    started: datetime | None
+    completed: datetime | None
+    reason: str | None
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started is None:
+            return None
+        end = self.completed or datetime.now()
+        return round((end - self.started).total_seconds(), 3)
+
+    def flat(
+        self, param_names: Iterable[str] = (), metric_names: Iterable[str] = METRICS
+    ) -> dict[str, Any]:
+        """number, state, reason, duration_s, the parameters, then the metrics."""
+        row: dict[str, Any] = {
+            "number": self.number,
+            "state": self.state,
+            "reason": self.reason,
+            "duration_s": self.duration_s,
+        }
+        for name in param_names or sorted(self.params):
+            row[name] = self.params.get(name)
+        for name in metric_names:
+            row[name] = self.metrics.get(name)
+        return row
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Steps and evaluations of one trial after the given row ids (0: from the start)."""
+
+    steps: list[dict[str, Any]]
+    evals: list[dict[str, Any]]
+    step_cursor: int
+    eval_cursor: int
+
+
+@dataclass(frozen=True)
+class TrialCursor:
+    """Where an incremental reader got to: the newest trial and trial event it has seen."""
+
+    trial_id: int = 0
+    event_id: int = 0
+
+
+class StudyReader:
+    """Reads one storage. Cheap to create; safe to use from a worker thread."""
+
+    def __init__(self, storage_url: str) -> None:
+        optuna_storage(storage_url)  # creates or upgrades Optuna's schema if needed
+        self.url = storage_url
+        self.engine = engine(storage_url)
+        self._distributions: dict[str, Any] = {}
+
+    def studies(self) -> list[StudyInfo]:
+        import sqlalchemy as sa
+
+        with self.engine.connect() as c:
+            studies = c.execute(sa.text("SELECT study_id, study_name FROM studies")).all()
+            attrs: dict[int, str] = dict(
+                c.execute(
+                    sa.text(
+                        "SELECT study_id, value_json FROM study_user_attributes WHERE key = :k"
+                    ),
+                    {"k": SETTINGS_ATTR},
+                ).all()
+            )
+            counts: dict[int, dict[str, int]] = {}
+            for study_id, state, count in c.execute(
+                sa.text("SELECT study_id, state, COUNT(*) FROM trials GROUP BY study_id, state")
+            ):
+                counts.setdefault(study_id, {})[_state_name(state)] = count
+            best = self._best_values(c)
+        result = []
+        for study_id, name in studies:
+            settings = (
+                StudySettings.from_json(json.loads(attrs[study_id])) if study_id in attrs else None
+            )
+            direction = settings.direction if settings else "maximize"
+            value, number = best.get((study_id, direction), (None, None))
+            result.append(
+                StudyInfo(name, study_id, settings, counts.get(study_id, {}), value, number)
+            )
+        return sorted(result, key=lambda s: s.name)
+
+    def study(self, name: str) -> StudyInfo:
+        for info in self.studies():
+            if info.name == name:
+                return info
+        raise StudyError(
+            f"no study {name!r} in {self.url}; `hptui study list` shows the studies there"
+        )
+
+    def trials(self, study_name: str) -> list[TrialRow]:
+        """Every trial of the study, ordered by number."""
+        return self._rows(self.study(study_name).study_id, None)
+
+    def trial_changes(
+        self, study_name: str, cursor: TrialCursor
+    ) -> tuple[list[TrialRow], TrialCursor]:
+        """Trials created or changed since `cursor`, and the cursor to pass next time."""
+        import sqlalchemy as sa
+
+        study_id = self.study(study_name).study_id
+        events = TABLES.events
+        with self.engine.connect() as c:
+            new_trials = (
+                c.execute(
+                    sa.text("SELECT trial_id FROM trials WHERE study_id = :s AND trial_id > :t"),
+                    {"s": study_id, "t": cursor.trial_id},
+                )
+                .scalars()
+                .all()
+            )
+            changed = c.execute(
+                sa.select(events.c.id, events.c.trial_id).where(
+                    events.c.study_id == study_id, events.c.id > cursor.event_id
+                )
+            ).all()
+        ids = set(new_trials) | {row.trial_id for row in changed}
+        next_cursor = TrialCursor(
+            max([cursor.trial_id, *new_trials]), max([cursor.event_id, *(r.id for r in changed)])
+        )
+        return (self._rows(study_id, ids) if ids else []), next_cursor
+
+    def curve(self, trial_id: int, step_cursor: int = 0, eval_cursor: int = 0) -> Curve:
+        import sqlalchemy as sa
+
+        steps, evals = TABLES.steps, TABLES.evals
+        with self.engine.connect() as c:
+            step_rows = (
+                c.execute(
+                    sa.select(steps)
+                    .where(steps.c.trial_id == trial_id, steps.c.id > step_cursor)
+                    .order_by(steps.c.id)
+                )
+                .mappings()
+                .all()
+            )
+            eval_rows = (
+                c.execute(
+                    sa.select(evals)
+                    .where(evals.c.trial_id == trial_id, evals.c.id > eval_cursor)
+                    .order_by(evals.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return Curve(
+            steps=[dict(r) for r in step_rows],
+            evals=[dict(r) for r in eval_rows],
+            step_cursor=step_rows[-1]["id"] if step_rows else step_cursor,
+            eval_cursor=eval_rows[-1]["id"] if eval_rows else eval_cursor,
+        )
+
+    def _best_values(self, c: sa.Connection) -> dict[tuple[int, str], tuple[float, int]]:
+        import sqlalchemy as sa
+
+        best: dict[tuple[int, str], tuple[float, int]] = {}
+        for direction, order in (("maximize", "DESC"), ("minimize", "ASC")):
+            query = sa.text(
+                "SELECT t.study_id, v.value, t.number FROM trials t "
+                "JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "
+                f"WHERE t.state = 'COMPLETE' ORDER BY t.study_id, v.value {order}, t.number"
+            )
+            for study_id, value, number in c.execute(query):
+                best.setdefault((study_id, direction), (value, number))
+        return best
+
+    def _rows(self, study_id: int, trial_ids: set[int] | None) -> list[TrialRow]:
+        import sqlalchemy as sa
+
+        where = "t.study_id = :s"
+        binds: dict[str, Any] = {"s": study_id}
+        expanding: list[Any] = []
+        if trial_ids is not None:
+            where += " AND t.trial_id IN :ids"
+            binds["ids"] = sorted(trial_ids)
+            expanding = [sa.bindparam("ids", expanding=True)]
+
+        def query(sql: str) -> sa.TextClause:
+            text = sa.text(sql.format(where=where))
+            return text.bindparams(*expanding) if expanding else text
+
+        with self.engine.connect() as c:
+            trials = c.execute(query(
+                "SELECT t.trial_id, t.number, t.state, t.datetime_start, t.datetime_complete "
+                "FROM trials t WHERE {where} ORDER BY t.number"
+            ).columns(
+                sa.column("trial_id"), sa.column("number"), sa.column("state"),
+                sa.column("datetime_start", sa.DateTime),
+                sa.column("datetime_complete", sa.DateTime),
+            ), binds).all()  # fmt: skip
+            params = c.execute(query(
+                "SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json "
+                "FROM trial_params p JOIN trials t ON t.trial_id = p.trial_id WHERE {where}"
+            ), binds).all()  # fmt: skip
+            values: dict[int, float] = dict(c.execute(query(
+                "SELECT v.trial_id, v.value FROM trial_values v "
+                "JOIN trials t ON t.trial_id = v.trial_id WHERE {where} AND v.objective = 0"
+            ), binds).all())  # fmt: skip
+            attrs = c.execute(query(
+                "SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a "
+                "JOIN trials t ON t.trial_id = a.trial_id WHERE {where}"
+            ), binds).all()  # fmt: skip
+            queued = c.execute(query(
+                "SELECT a.trial_id, a.value_json FROM trial_system_attributes a "
+                "JOIN trials t ON t.trial_id = a.trial_id "
+                "WHERE {where} AND t.state = 'WAITING' AND a.key = 'fixed_params'"
+            ), binds).all()  # fmt: skip
+            reasons = self._latest_reasons(c, study_id, trial_ids)
+        by_trial_params: dict[int, dict[str, Any]] = {}
+        for trial_id, name, internal, distribution_json in params:
+            value = self._distribution(distribution_json).to_external_repr(internal)
+            by_trial_params.setdefault(trial_id, {})[name] = value
+        for trial_id, value_json in queued:  # a waiting trial's params are queued, not set
+            by_trial_params.setdefault(trial_id, {}).update(json.loads(value_json))
+        by_trial_attrs: dict[int, dict[str, Any]] = {}
+        for trial_id, key, value_json in attrs:
+            by_trial_attrs.setdefault(trial_id, {})[key] = json.loads(value_json)
+        rows = []
+        for trial_id, number, state, started, completed in trials:
+            user = by_trial_attrs.get(trial_id, {})
+            metrics = user.get("hptui.metrics") or {k: user[k] for k in METRICS if k in user}
+            rows.append(
+                TrialRow(
+                    trial_id=trial_id,
+                    number=number,
+                    state=_state_name(state),
+                    params=by_trial_params.get(trial_id, {}),
+                    metrics=metrics,
+                    value=values.get(trial_id),
+                    started=started,
+                    completed=completed,
+                    reason=reasons.get(trial_id) or _stored_reason(state, user),
+                    user_attrs=user,
+                )
+            )
+        return rows
+
+    def _latest_reasons(
+        self, c: sa.Connection, study_id: int, trial_ids: set[int] | None
+    ) -> dict[int, str]:
+        import sqlalchemy as sa
+
+        events = TABLES.events
+        query = (
+            sa.select(events.c.trial_id, events.c.reason)
+            .where(events.c.study_id == study_id, events.c.reason.is_not(None))
+            .order_by(events.c.id)
+        )
+        if trial_ids is not None:
+            query = query.where(events.c.trial_id.in_(sorted(trial_ids)))
+        return {row.trial_id: row.reason for row in c.execute(query)}
+
+    def _distribution(self, distribution_json: str) -> Any:
+        if distribution_json not in self._distributions:
+            from optuna.distributions import json_to_distribution
+
+            self._distributions[distribution_json] = json_to_distribution(distribution_json)
+        return self._distributions[distribution_json]
+
+
+def _stored_reason(state: Any, user_attrs: dict[str, Any]) -> str | None:
+    """A retry inherits its original's attributes: only a finished trial's reason counts."""
+    if _state_name(state) in ("RUNNING", "WAITING"):
+        return None
+    reason = user_attrs.get("hptui.reason")
+    return str(reason) if reason is not None else None
+
+
+def _state_name(state: Any) -> str:
+    """Optuna stores states as enum names; some drivers hand back the enum itself."""
+    return state.name if hasattr(state, "name") else str(state)

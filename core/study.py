@@ -1,0 +1,205 @@
+"""Studies: an Optuna study plus the settings hptui needs to run it anywhere.
+
+The search space, objective, sampler, pruner and seed are stored as study user attributes,
+so a worker on any host rebuilds the same study from the storage alone, and a space that
+changed is caught when the study is created, not when every later trial fails.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, HptuiError
+from .space import SearchSpace, space_from_json
+from .storage import optuna_storage
+
+if TYPE_CHECKING:
+    import optuna
+
+SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "gp")
+PRUNERS = ("none", "median", "successive-halving", "hyperband")
+OBJECTIVES = {"f1": "maximize", "accuracy": "maximize", "loss": "minimize"}
+SETTINGS_ATTR = "hptui.settings"
+
+
+class StudyError(HptuiError):
+    """A study is missing, exists with other settings, or cannot take a request."""
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """How a study samples, prunes and scores; stored with the study as JSON."""
+
+    space: SearchSpace
+    objective: str = "f1"
+    direction: str = "maximize"
+    sampler: str = "tpe"
+    pruner: str = "none"
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError("--objective", f"must be one of {', '.join(OBJECTIVES)}")
+        if self.direction not in ("maximize", "minimize"):
+            raise ConfigError("--direction", "must be maximize or minimize")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError("--sampler", f"must be one of {', '.join(SAMPLERS)}")
+        if self.pruner not in PRUNERS:
+            raise ConfigError("--pruner", f"must be one of {', '.join(PRUNERS)}")
+        if self.sampler == "grid":
+            self.space.grid()  # raises, naming the parameter, if the grid is not finite
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "space": self.space.to_dict(),
+                "objective": self.objective,
+                "direction": self.direction,
+                "sampler": self.sampler,
+                "pruner": self.pruner,
+                "seed": self.seed,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> StudySettings:
+        data = json.loads(text)
+        data["space"] = space_from_json(json.dumps(data["space"]))
+        return cls(**data)
+
+    def make_sampler(self, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
+        """A fresh sampler (Optuna does not store them); workers offset the seed so two
+        workers of one seeded study do not propose the same points."""
+        import optuna
+
+        seed = None if self.seed is None else self.seed + seed_offset
+        if self.sampler == "tpe":
+            return optuna.samplers.TPESampler(seed=seed)
+        if self.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if self.sampler == "qmc":
+            return optuna.samplers.QMCSampler(seed=seed)
+        if self.sampler == "cmaes":
+            return optuna.samplers.CmaEsSampler(seed=seed)
+        if self.sampler == "gp":
+            return optuna.samplers.GPSampler(seed=seed)
+        # grid: every point is enqueued at creation, so the sampler only covers extras
+        return optuna.samplers.RandomSampler(seed=seed)
+
+    def make_pruner(self) -> optuna.pruners.BasePruner:
+        import optuna
+
+        epochs = int(self.space.fixed_values().get("num_epochs", 3))
+        if self.pruner == "median":
+            return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        if self.pruner == "successive-halving":
+            return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+        if self.pruner == "hyperband":
+            return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 2))
+        return optuna.pruners.NopPruner()
+
+
+def create_study(name: str, settings: StudySettings, storage_url: str) -> tuple[Any, bool]:
+    """Create a study, or return the existing one if its settings are the same.
+
+    Returns (study, created). A study of that name with other settings is an error that
+    lists the differences and suggests a new name, so no later trial fails on them.
+    """
+    import optuna
+
+    storage = optuna_storage(storage_url)
+    existing = _find(storage, name)
+    if existing is not None:
+        stored = StudySettings.from_json(existing.user_attrs[SETTINGS_ATTR])
+        if stored.to_json() != settings.to_json():
+            changes = stored.space.differences(settings.space)
+            for key in ("objective", "direction", "sampler", "pruner", "seed"):
+                if getattr(stored, key) != getattr(settings, key):
+                    changes.append(f"{key}: {getattr(stored, key)!r} -> {getattr(settings, key)!r}")
+            raise StudyError(
+                f"study {name!r} already exists with other settings:\n  "
+                + "\n  ".join(changes)
+                + f"\nCreate a new study instead, e.g. `hptui study create {name}-2 ...`, "
+                "so the trials of each space stay comparable."
+            )
+        return load_study(name, storage_url), False
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction="maximize" if settings.direction == "maximize" else "minimize",
+        sampler=settings.make_sampler(),
+        pruner=settings.make_pruner(),
+    )
+    study.set_user_attr(SETTINGS_ATTR, settings.to_json())
+    if settings.sampler == "grid":
+        for point in settings.space.grid():
+            study.enqueue_trial(point, user_attrs={"hptui.source": "grid"})
+    return study, True
+
+
+def _find(storage: Any, name: str) -> Any:
+    for summary in storage.get_all_studies():
+        if summary.study_name == name:
+            return summary
+    return None
+
+
+def load_settings(name: str, storage_url: str) -> StudySettings:
+    summary = _find(optuna_storage(storage_url), name)
+    if summary is None:
+        raise StudyError(_no_study_message(name, storage_url))
+    if SETTINGS_ATTR not in summary.user_attrs:
+        raise StudyError(
+            f"study {name!r} was not created by hptui (no search space stored); "
+            "create one with `hptui study create`"
+        )
+    return StudySettings.from_json(summary.user_attrs[SETTINGS_ATTR])
+
+
+def load_study(
+    name: str,
+    storage_url: str,
+    *,
+    heartbeat: tuple[int, int] | None = None,
+    seed_offset: int = 0,
+) -> optuna.Study:
+    import optuna
+
+    settings = load_settings(name, storage_url)
+    return optuna.load_study(
+        study_name=name,
+        storage=optuna_storage(storage_url, heartbeat=heartbeat),
+        sampler=settings.make_sampler(seed_offset),
+        pruner=settings.make_pruner(),
+    )
+
+
+def enqueue(name: str, storage_url: str, params: dict[str, Any]) -> None:
+    """Queue a manual trial; its values must lie in the study's space."""
+    settings = load_settings(name, storage_url)
+    distributions = settings.space.distributions()
+    for key, value in params.items():
+        if key not in distributions:
+            raise ConfigError(
+                key, f"not a searched parameter of {name!r}; searched: {', '.join(distributions)}"
+            )
+        distribution = distributions[key]
+        try:
+            internal = distribution.to_internal_repr(value)
+        except ValueError:
+            internal = None
+        if internal is None or not distribution._contains(internal):
+            raise ConfigError(key, f"{value!r} is outside the study's space {distribution}")
+    settings.space.config_for(params)  # the whole config must validate
+    study = load_study(name, storage_url)
+    study.enqueue_trial(params, user_attrs={"hptui.source": "manual"})
+
+
+def _no_study_message(name: str, storage_url: str) -> str:
+    return (
+        f"no study {name!r} in {storage_url}; create it with "
+        f"`hptui study create {name} --space FILE.toml` (or pass --storage)"
+    )
