@@ -107,7 +107,7 @@ class Worker:
         self.preflight()
         trained = 0
         while not self.stop.is_set():
-            fail_stale(self.study, self.engine)
+            fail_stale(self.study, self.engine, self.options.grace_period)
             claimed = self.next_trial()
             if claimed is None:
                 log.info("study %s has its %d trials: worker done", self.options.study, self.total)
@@ -243,7 +243,7 @@ class Worker:
         return list(self.storage.get_all_trials(self.study_id, deepcopy=False, states=(state,)))
 
 
-def fail_stale(study: optuna.Study, engine: Any) -> list[int]:
+def fail_stale(study: optuna.Study, engine: Any, grace_period: int) -> list[int]:
     """Fail trials whose worker stopped beating (they are retried once), logging a reason.
 
     Workers call this before each trial and readers when they open a study, so a killed
@@ -266,8 +266,7 @@ def fail_stale(study: optuna.Study, engine: Any) -> list[int]:
     for trial_id in sorted(before - running_ids()):
         trial = storage.get_trial(trial_id)
         if trial.state == optuna.trial.TrialState.FAIL:
-            grace = getattr(storage, "grace_period", None)
-            reason = f"worker lost: no heartbeat for {grace} s"
+            reason = f"worker lost: no heartbeat for {grace_period} s"
             log.warning("trial %d: %s", trial.number, reason)
             log_event(engine, study._study_id, trial_id, "FAIL", reason)
             failed.append(trial.number)

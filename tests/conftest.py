@@ -48,3 +48,32 @@ def hptui_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+def write_space(path: Path, mrpc_dir: Path, params: str | None = None, **fixed: object) -> Path:
+    """A TOML space on the tiny model and a real MRPC slice; `fixed` overrides settings."""
+    settings: dict[str, object] = {
+        "model": "tiny-distilbert",
+        "data_dir": str(mrpc_dir),
+        "num_epochs": 1,
+        "train_limit": 64,
+        "eval_limit": 32,
+        "max_seq_length": 64,
+        "train_batch_size": 16,
+    }
+    settings.update(fixed)
+    lines = ["[fixed]"]
+    for key, value in settings.items():
+        lines.append(f"{key} = {value!r}".replace("'", '"'))
+    lines.append(
+        params
+        if params is not None
+        else '[params.learning_rate]\ntype = "float"\nlow = 1e-4\nhigh = 1e-3\nlog = true'
+    )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def storage_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'runs.db'}"

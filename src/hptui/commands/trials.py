@@ -18,7 +18,8 @@ def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     reader = StudyReader(args.storage)
     heartbeat = (HEARTBEAT_INTERVAL, HEARTBEAT_GRACE)
-    fail_stale(load_study(args.name, args.storage, heartbeat=heartbeat), reader.engine)
+    study = load_study(args.name, args.storage, heartbeat=heartbeat)
+    fail_stale(study, reader.engine, HEARTBEAT_GRACE)
     refresh_flat_table(reader, args.name)
     return flat_rows(reader, args.name)
 

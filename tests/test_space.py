@@ -1,0 +1,89 @@
+"""Search spaces: every validation error names the parameter and the fix."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from hptui.core.space import SpaceError, load_space, parse_space
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _param(name: str, **spec: object) -> dict[str, object]:
+    return {"params": {name: spec}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "phrase"),
+    [
+        (_param("learning_rate", type="float", low=1e-3, high=1e-5), "learning_rate", "swap them"),
+        (_param("learning_rate", type="float", low=0.0, high=1e-3, log=True), "learning_rate", "low > 0"),
+        (_param("weight_decay", type="float", low=0.0, high=0.1, step=0), "weight_decay", "step must be > 0"),
+        (_param("weight_decay", type="float", low=float("nan"), high=0.1), "weight_decay", "finite"),
+        (_param("weight_decay", type="float", low=0.0, high=float("inf")), "weight_decay", "finite"),
+        (_param("max_seq_length", type="int", low=64.5, high=128), "max_seq_length", "whole number"),
+        (_param("train_batch_size", type="categorical", choices=[]), "train_batch_size", "non-empty"),
+        (_param("train_batch_size", type="categorical", choices=[16, 16]), "train_batch_size", "twice"),
+        (_param("train_batch_size", type="categorical", choices=[16, 0]), "train_batch_size", "positive integer"),
+        (_param("train_batch_size", type="categorical", choices=[16, 8.5]), "train_batch_size", "integer"),
+        (_param("train_batch_size", type="float", low=8, high=32), "train_batch_size", 'type = "int"'),
+        (_param("learning_rat", type="float", low=1e-5, high=1e-4), "learning_rat", "did you mean 'learning_rate'"),
+        (_param("learning_rate", type="normal", low=1e-5, high=1e-4), "learning_rate", "type must be one of"),
+        (_param("learning_rate", type="float", low=1e-5), "learning_rate", "needs high"),
+        (_param("learning_rate", type="float", low=1e-5, high=1e-4, lg=True), "learning_rate", "unknown key"),
+        (_param("beta1", type="float", low=0.5, high=1.0), "beta1", "[0, 1)"),
+        ({"fixed": {"num_epochs": 0}}, "num_epochs", "positive integer"),
+        ({"fixed": {"epochs": 3}}, "epochs", "unknown setting"),
+        ({"fixed": {"seed": 1}, **_param("seed", type="int", low=0, high=3)}, "seed", "both fixed and searched"),
+        ({"search": {}}, "search", "unknown section"),
+    ],
+)  # fmt: skip
+def test_invalid_spaces_name_the_parameter(raw: dict[str, object], key: str, phrase: str) -> None:
+    with pytest.raises(SpaceError) as caught:
+        parse_space(raw)
+    assert caught.value.key == key
+    assert phrase in str(caught.value)
+
+
+def test_grid_enumerates_every_point_once() -> None:
+    space = load_space(REPO / "examples" / "report-grid.toml")
+    grid = space.grid()
+    assert len(grid) == 18
+    assert len({tuple(sorted(p.items())) for p in grid}) == 18
+    assert {p["train_batch_size"] for p in grid} == {16, 32}
+
+
+def test_a_continuous_range_is_no_grid() -> None:
+    space = parse_space(_param("learning_rate", type="float", low=1e-5, high=1e-4, log=True))
+    with pytest.raises(SpaceError, match="learning_rate: a grid needs a finite set"):
+        space.grid()
+    stepped = parse_space(_param("warmup_ratio", type="float", low=0.0, high=0.2, step=0.1))
+    assert [p["warmup_ratio"] for p in stepped.grid()] == pytest.approx([0.0, 0.1, 0.2])
+
+
+@pytest.mark.parametrize("name", ["grid", "report-grid", "report-explore", "report-tpe"])
+def test_example_spaces_load_and_round_trip(name: str) -> None:
+    space = load_space(REPO / "examples" / f"{name}.toml")
+    again = parse_space(tomllib.loads(space.to_toml()))
+    assert again == space
+    assert again.differences(space) == []
+
+
+def test_the_exploration_space_covers_the_reports_seven() -> None:
+    space = load_space(REPO / "examples" / "report-explore.toml")
+    assert set(space.names) == {
+        "learning_rate", "weight_decay", "train_batch_size", "max_seq_length",
+        "warmup_ratio", "beta1", "gradient_clip_val",
+    }  # fmt: skip
+    config = space.config_for({"learning_rate": 3e-5}, data_dir="/data")
+    assert config.learning_rate == 3e-5 and config.data_dir == "/data" and config.num_epochs == 3
+
+
+def test_differences_are_readable() -> None:
+    before = parse_space(_param("learning_rate", type="float", low=1e-5, high=1e-4))
+    after = parse_space(_param("learning_rate", type="float", low=1e-5, high=5e-4))
+    (change,) = before.differences(after)
+    assert change.startswith("params.learning_rate:") and "0.0005" in change

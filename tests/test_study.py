@@ -1,0 +1,85 @@
+"""Studies in a real SQLite file: creation, changed spaces, manual trials, grids."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import write_space
+
+from hptui.core.errors import ConfigError
+from hptui.core.read import StudyReader
+from hptui.core.space import load_space
+from hptui.core.study import StudyError, StudySettings, create_study, enqueue, load_settings
+
+
+def test_create_stores_the_settings_and_uses_wal(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str
+) -> None:
+    space = load_space(write_space(tmp_path / "space.toml", mrpc_dir))
+    settings = StudySettings(space, objective="loss", direction="minimize", seed=3)
+    _, created = create_study("s", settings, storage_url)
+    assert created
+    assert load_settings("s", storage_url) == settings
+    _, created_again = create_study("s", settings, storage_url)
+    assert not created_again
+    mode = sqlite3.connect(tmp_path / "runs.db").execute("PRAGMA journal_mode").fetchone()
+    assert mode == ("wal",)
+    (info,) = StudyReader(storage_url).studies()
+    assert (info.name, info.total, info.settings) == ("s", 0, settings)
+
+
+def test_a_changed_space_is_caught_up_front(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str
+) -> None:
+    first = load_space(write_space(tmp_path / "a.toml", mrpc_dir))
+    create_study("s", StudySettings(first), storage_url)
+    changed = load_space(write_space(tmp_path / "b.toml", mrpc_dir, num_epochs=2))
+    with pytest.raises(StudyError) as caught:
+        create_study("s", StudySettings(changed), storage_url)
+    message = str(caught.value)
+    assert "fixed.num_epochs: 1 -> 2" in message and "hptui study create s-2" in message
+
+
+def test_grid_studies_queue_each_point_once(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str
+) -> None:
+    params = "\n".join(
+        [
+            '[params.learning_rate]\ntype = "categorical"\nchoices = [1e-4, 1e-3]',
+            '[params.weight_decay]\ntype = "categorical"\nchoices = [0.0, 0.01, 0.1]',
+        ]
+    )
+    space = load_space(write_space(tmp_path / "grid.toml", mrpc_dir, params=params))
+    create_study("g", StudySettings(space, sampler="grid"), storage_url)
+    create_study("g", StudySettings(space, sampler="grid"), storage_url)  # idempotent
+    rows = StudyReader(storage_url).trials("g")
+    assert [r.state for r in rows] == ["WAITING"] * 6
+    points = {(r.params["learning_rate"], r.params["weight_decay"]) for r in rows}
+    assert len(points) == 6
+
+
+def test_enqueue_validates_against_the_space(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str
+) -> None:
+    space = load_space(write_space(tmp_path / "space.toml", mrpc_dir))
+    create_study("s", StudySettings(space), storage_url)
+    with pytest.raises(ConfigError, match=r"learning_rate: 0\.5 is outside"):
+        enqueue("s", storage_url, {"learning_rate": 0.5})
+    with pytest.raises(ConfigError, match="seed: not a searched parameter"):
+        enqueue("s", storage_url, {"seed": 1})
+    enqueue("s", storage_url, {"learning_rate": 5e-4})
+    (row,) = StudyReader(storage_url).trials("s")
+    assert (row.state, row.params) == ("WAITING", {"learning_rate": 5e-4})
+
+
+def test_unknown_study_names_the_fix(storage_url: str) -> None:
+    with pytest.raises(StudyError, match="hptui study create nope --space"):
+        load_settings("nope", storage_url)
+
+
+def test_grid_needs_finite_values(tmp_path: Path, mrpc_dir: Path) -> None:
+    space = load_space(write_space(tmp_path / "space.toml", mrpc_dir))
+    with pytest.raises(ConfigError, match="learning_rate: a grid needs"):
+        StudySettings(space, sampler="grid")
