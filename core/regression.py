@@ -1,0 +1,386 @@
+"""Degree-2 polynomial OLS of a metric on hyperparameters, as in the paper, but readable.
+
+`fit_regression` fits one metric; `fit_metrics` several. Terms are named from the parameters
+(`learning_rate`, `learning_rate^2`, `learning_rate*train_batch_size`); features are scaled by
+default so coefficients are comparable (see `regression_design` for the modes, including the
+relative fit against a baseline trial). Doubtful fits come back with warnings, never an
+exception: too few trials, collinear terms, a constant metric, effects within the seed noise.
+Input problems a user can fix (a missing column, an unknown baseline) raise `TrialsTableError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import regression_warnings as checks
+from .regression_design import (
+    MODES,
+    DesignSpec,
+    build_spec,
+    drop_dependent_terms,
+    guess_log_params,
+)
+from .trials_table import TrialsTableError, as_trials_frame, require_columns, select_trials
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = [
+    "Prediction",
+    "RegressionResult",
+    "TermEstimate",
+    "fit_metrics",
+    "fit_regression",
+    "guess_log_params",
+]
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class TermEstimate:
+    """One coefficient with its standard error, t, p and 95% confidence interval."""
+
+    term: str
+    coef: float
+    std_err: float
+    t: float
+    p: float
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _plain(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A fitted value with its 95% confidence interval (of the mean) and prediction interval
+    (of one new trial, which adds the residual noise)."""
+
+    mean: float
+    conf_low: float
+    conf_high: float
+    pred_low: float
+    pred_high: float
+
+
+@dataclass(frozen=True)
+class RegressionResult:
+    """One metric's fit. `model` is quadratic, linear (too few trials) or none (nothing fitted).
+
+    In relative fits the modelled quantity is metric minus the baseline's metric.
+    """
+
+    metric: str
+    mode: str
+    model: str
+    n: int
+    total: int
+    terms: tuple[TermEstimate, ...] = ()
+    r2: float = math.nan
+    adj_r2: float = math.nan
+    f_pvalue: float = math.nan
+    aic: float = math.nan
+    condition_number: float = math.nan
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    left_out: Mapping[str, int] = field(default_factory=dict)
+    params: tuple[str, ...] = ()
+    log_params: tuple[str, ...] = ()
+    robust: bool = False
+    relative_to: int | None = None
+    baseline_metric: float | None = None
+    numbers: tuple[int, ...] = ()
+    vif: Mapping[str, float] = field(default_factory=dict)
+    seed_noise: checks.SeedNoise | None = None
+    spec: DesignSpec | None = None
+    # Coefficient covariance of the unit-norm design columns, and those columns' norms:
+    # predictions stay accurate in raw mode, where columns differ by 10 orders of magnitude.
+    cov_unit: tuple[tuple[float, ...], ...] = ()
+    column_norms: tuple[float, ...] = ()
+    df_resid: float = math.nan
+    resid_var: float = math.nan
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.terms)
+
+    def term(self, name: str) -> TermEstimate | None:
+        return next((t for t in self.terms if t.term == name), None)
+
+    def predict(self, values: Mapping[str, float]) -> Prediction:
+        """The fitted value at parameter values on their original scale (absolute values also
+        in relative fits); a parameter left out is held at its reference (the mean)."""
+        if self.spec is None or not self.terms:
+            raise ValueError(f"no model was fitted for {self.metric}")
+        return self.predict_features(self.spec.features(values))
+
+    def predict_features(self, u: Sequence[float]) -> Prediction:
+        """As `predict`, from encoded features (see `regression_design`)."""
+        import numpy as np
+        from scipy import stats
+
+        assert self.spec is not None
+        row = np.asarray(self.spec.row_from_features(u)) / np.asarray(self.column_norms)
+        coef_unit = np.array([t.coef for t in self.terms]) * np.asarray(self.column_norms)
+        cov = np.asarray(self.cov_unit)
+        mean = float(row @ coef_unit)
+        se = math.sqrt(max(float(row @ cov @ row), 0.0))
+        crit = float(stats.t.ppf(0.975, self.df_resid))
+        se_new = math.sqrt(se**2 + self.resid_var)
+        return Prediction(
+            mean, mean - crit * se, mean + crit * se, mean - crit * se_new, mean + crit * se_new
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: NaN becomes None."""
+        spec = self.spec
+        return {
+            "metric": self.metric,
+            "n": self.n,
+            "r2": _plain(self.r2),
+            "adj_r2": _plain(self.adj_r2),
+            "warnings": list(self.warnings),
+            "terms": [t.to_dict() for t in self.terms],
+            "n_terms": len(self.terms),
+            "model": self.model,
+            "mode": self.mode,
+            "f_pvalue": _plain(self.f_pvalue),
+            "aic": _plain(self.aic),
+            "condition_number": _plain(self.condition_number),
+            "robust": self.robust,
+            "relative_to": self.relative_to,
+            "baseline_metric": self.baseline_metric,
+            "total": self.total,
+            "left_out": dict(self.left_out),
+            "notes": list(self.notes),
+            "params": list(self.params),
+            "fitted_params": spec.param_names if spec else [],
+            "dropped_params": [p for p in self.params if not spec or p not in spec.param_names],
+            "log_params": list(self.log_params),
+            "vif": {k: _plain(v) for k, v in self.vif.items()},
+            "seed_noise_sd": self.seed_noise.sd if self.seed_noise else None,
+            "replicate_groups": self.seed_noise.groups if self.seed_noise else 0,
+        }
+
+
+def _plain(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def fit_regression(
+    trials: pd.DataFrame | Iterable[Mapping[str, Any]],
+    metric: str,
+    params: Sequence[str],
+    *,
+    mode: str = "scaled",
+    log_params: Collection[str] | None = None,
+    exclude: Collection[int] = (),
+    robust: bool = False,
+    relative_to: int | None = None,
+    alpha: float = 0.05,
+) -> RegressionResult:
+    """Fit `metric` on the full quadratic in `params` over the complete, non-excluded trials.
+
+    `log_params`: parameters to take log10 of in scaled mode; None guesses them (all values
+    > 0 spanning more than a factor of 20). `robust`: HC3 standard errors. `relative_to`: a
+    baseline trial number; the fit is then on differences from that trial (both metric and
+    parameters), and the baseline itself is left out. `alpha` marks the significant terms
+    checked against the seed noise.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    table = as_trials_frame(trials)
+    require_columns(table, [metric], "metric")
+    require_columns(table, params, "parameter")
+    keep = () if relative_to is None else (relative_to,)
+    selection = select_trials(table, [metric, *params], exclude=exclude, keep=keep)
+    rows, left_out = selection.frame, dict(selection.left_out)
+    notes = list(selection.notes)
+    if log_params is None:
+        log_params = guess_log_params(rows, params) if mode == "scaled" else set()
+    logs = tuple(p for p in params if p in log_params) if mode == "scaled" else ()
+
+    baseline_values: dict[str, float] | None = None
+    baseline_metric: float | None = None
+    if relative_to is not None:
+        _check_baseline(table, rows, relative_to, [metric, *params])
+        base = rows[rows["number"] == relative_to].iloc[0]
+        baseline_values = {p: float(base[p]) for p in params}
+        baseline_metric = float(base[metric])
+        rows = rows[rows["number"] != relative_to].reset_index(drop=True)
+        left_out[BASELINE] = 1
+
+    y = rows[metric].to_numpy(dtype=float)
+    if baseline_metric is not None:
+        y = y - baseline_metric
+    base_result = RegressionResult(
+        metric=metric,
+        mode=mode,
+        model="none",
+        n=len(rows),
+        total=selection.total,
+        left_out=left_out,
+        params=tuple(params),
+        log_params=logs,
+        robust=robust,
+        relative_to=relative_to,
+        baseline_metric=baseline_metric,
+        numbers=tuple(int(n) for n in rows["number"]),
+    )
+    if len(rows) and float(y.max() - y.min()) <= 1e-12 * max(1.0, float(abs(y).max())):
+        warning = (
+            f"{metric} has the same value ({y[0]:g}) in all {len(rows)} trials; nothing to fit"
+        )
+        return _unfitted(base_result, notes, [warning])
+    if len(rows) < 2:
+        return _unfitted(base_result, notes, [f"{len(rows)} complete trial(s); nothing to fit"])
+
+    spec, design_notes = build_spec(rows, params, mode, logs, baseline_values)
+    notes += design_notes
+    if not spec.params:
+        return _unfitted(base_result, notes, ["no parameter varied; nothing to fit"])
+    warnings: list[str] = []
+    chosen, model = _choose_model(spec, rows, notes, warnings)
+    if chosen is None:
+        return _unfitted(base_result, notes, warnings)
+    result = _replace(base_result, model=model)
+    return _fit(result, chosen, chosen.matrix(rows), y, rows, notes, warnings, alpha)
+
+
+def fit_metrics(
+    trials: pd.DataFrame | Iterable[Mapping[str, Any]],
+    metrics: Sequence[str],
+    params: Sequence[str],
+    **options: Any,
+) -> dict[str, RegressionResult]:
+    """`fit_regression` for each metric, with the same options."""
+    table = as_trials_frame(trials)
+    return {m: fit_regression(table, m, params, **options) for m in metrics}
+
+
+def _check_baseline(
+    table: pd.DataFrame, rows: pd.DataFrame, number: int, columns: Sequence[str]
+) -> None:
+    if number in set(rows["number"]):
+        return
+    known = table["number"].tolist()
+    if number not in known:
+        shown = f"{min(known)}–{max(known)}" if known else "none"
+        raise TrialsTableError(f"baseline trial {number} is not in the table (trials: {shown})")
+    row = table[table["number"] == number].iloc[0]
+    if row["state"] != "COMPLETE":
+        raise TrialsTableError(f"baseline trial {number} is {row['state']}, not COMPLETE")
+    missing = [c for c in columns if row[c] != row[c] or row[c] is None]
+    raise TrialsTableError(f"baseline trial {number} has no value for {', '.join(missing)}")
+
+
+def _unfitted(result: RegressionResult, notes: list[str], warnings: list[str]) -> RegressionResult:
+    return _replace(result, notes=tuple(notes), warnings=tuple(warnings))
+
+
+def _replace(result: RegressionResult, **changes: Any) -> RegressionResult:
+    import dataclasses
+
+    return dataclasses.replace(result, **changes)
+
+
+def _choose_model(
+    spec: DesignSpec, rows: pd.DataFrame, notes: list[str], warnings: list[str]
+) -> tuple[DesignSpec | None, str]:
+    """The quadratic if there are enough trials, else the linear model, else none."""
+    n = len(rows)
+    if n >= len(spec.terms) + 1:
+        full, dropped = drop_dependent_terms(spec, spec.matrix(rows))
+        notes += dropped
+        return full, "quadratic"
+    warnings.append(checks.too_few_trials(n, len(spec.terms), "quadratic"))
+    linear = spec.with_terms([t for t in spec.terms if len(t) < 2])
+    if n >= len(linear.terms) + 1:
+        linear, dropped = drop_dependent_terms(linear, linear.matrix(rows))
+        notes += dropped
+        warnings.append(f"fitted the linear model ({len(linear.terms)} terms) instead")
+        return linear, "linear"
+    warnings.append(checks.too_few_trials(n, len(linear.terms), "linear") + "; nothing fitted")
+    return None, "none"
+
+
+def _fit(
+    result: RegressionResult,
+    spec: DesignSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    rows: pd.DataFrame,
+    notes: list[str],
+    warnings: list[str],
+    alpha: float,
+) -> RegressionResult:
+    import numpy as np
+    import statsmodels.api as sm
+
+    names = spec.term_names()
+    # Fit on unit-norm columns and scale back: exact algebra, and well-conditioned numerics
+    # even for raw learning rates (1e-5) beside batch sizes (32).
+    norms = np.linalg.norm(x, axis=0)
+    unit = x / norms
+    cov_type = "nonrobust"
+    if result.robust:
+        if checks.max_leverage(unit) > 1 - 1e-8:
+            warnings.append(
+                "HC3 robust errors are undefined: a trial has leverage 1 (the model passes "
+                "exactly through it); classical errors used"
+            )
+        else:
+            cov_type = "HC3"
+    fit = sm.OLS(y, unit).fit(cov_type=cov_type, use_t=True)
+    ci = fit.conf_int(0.05)
+    terms = tuple(
+        TermEstimate(
+            term=names[j],
+            coef=float(fit.params[j] / norms[j]),
+            std_err=float(fit.bse[j] / norms[j]),
+            t=float(fit.tvalues[j]),
+            p=float(fit.pvalues[j]),
+            ci_low=float(ci[j, 0] / norms[j]),
+            ci_high=float(ci[j, 1] / norms[j]),
+        )
+        for j in range(len(names))
+    )
+    condition_number = float(np.linalg.cond(x))
+    vifs = checks.variance_inflation(x, names)
+    noise = checks.seed_noise(rows, list(result.params), y)
+    effects = {
+        t.term: t.coef * float(np.ptp(x[:, j]))
+        for j, t in enumerate(terms)
+        if t.term != "const" and t.p < alpha
+    }
+    for warning in (
+        checks.collinearity_warning(vifs, result.mode),
+        checks.conditioning_warning(condition_number, result.mode),
+        checks.noise_warning(noise, effects, result.metric),
+    ):
+        if warning:
+            warnings.append(warning)
+    return _replace(
+        result,
+        terms=terms,
+        r2=float(fit.rsquared),
+        adj_r2=float(fit.rsquared_adj),
+        f_pvalue=float(np.asarray(fit.f_pvalue)),
+        aic=float(fit.aic),
+        condition_number=condition_number,
+        warnings=tuple(warnings),
+        notes=tuple(notes),
+        vif=vifs,
+        seed_noise=noise,
+        spec=spec,
+        cov_unit=tuple(tuple(float(v) for v in r) for r in np.asarray(fit.cov_params())),
+        column_norms=tuple(float(v) for v in norms),
+        df_resid=float(fit.df_resid),
+        resid_var=float(fit.mse_resid),
+    )

@@ -1,0 +1,202 @@
+"""The degree-2 polynomial design: how parameters become features, and how terms are named.
+
+Each parameter is encoded as u = (v - center) / scale, where v = log10(x) for log-scaled
+parameters and v = x otherwise. The modes differ only in center and scale:
+
+- `scaled` (default): center = mean(v), scale = sd(v), so coefficients are per standard
+  deviation and comparable across parameters;
+- `raw`: center 0, scale 1, no log — the values exactly as stored (the paper's convention);
+- relative (either mode): center = the baseline's v, so features are differences from the
+  baseline. Scaled relative features are divided by sd(v) but not re-centred, so a zero
+  difference still means "as the baseline".
+
+Terms are index tuples: () the intercept `const`, (i,) `name`, (i, i) `name^2`,
+(i, j) `name*other`, in that order (linear, squares, interactions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .trials_table import TrialsTableError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+Term = tuple[int, ...]
+MODES = ("scaled", "raw")
+# A positive parameter whose values span more than this factor is guessed to be log-scaled.
+LOG_SPAN = 20.0
+
+
+def guess_log_params(frame: pd.DataFrame, params: Sequence[str]) -> set[str]:
+    """Parameters whose values are all > 0 and span more than a factor of 20 (max/min > 20)."""
+    guessed = set()
+    for name in params:
+        values = frame[name].dropna()
+        if len(values) and values.min() > 0 and values.max() / values.min() > LOG_SPAN:
+            guessed.add(name)
+    return guessed
+
+
+@dataclass(frozen=True)
+class ParamTransform:
+    """How one parameter becomes a feature; `low`/`high`/`reference` are on its own scale."""
+
+    name: str
+    log: bool
+    center: float
+    scale: float
+    low: float
+    high: float
+    reference: float  # where plots and advice hold it: the mean feature of the fitted trials
+    integer: bool
+
+    def encode(self, value: float) -> float:
+        v = math.log10(value) if self.log else value
+        return (v - self.center) / self.scale
+
+    def decode(self, feature: float) -> float:
+        v = feature * self.scale + self.center
+        return 10.0**v if self.log else v
+
+
+@dataclass(frozen=True)
+class DesignSpec:
+    """The features and terms of one fit; turns parameter values into design rows."""
+
+    params: tuple[ParamTransform, ...]
+    terms: tuple[Term, ...]
+    mode: str
+    relative: bool
+
+    @property
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def term_name(self, term: Term) -> str:
+        names = [self.params[i].name for i in term]
+        if not names:
+            return "const"
+        if len(names) == 1:
+            return names[0]
+        return f"{names[0]}^2" if term[0] == term[1] else f"{names[0]}*{names[1]}"
+
+    def term_names(self) -> list[str]:
+        return [self.term_name(t) for t in self.terms]
+
+    def with_terms(self, terms: Sequence[Term]) -> DesignSpec:
+        return DesignSpec(self.params, tuple(terms), self.mode, self.relative)
+
+    def features(self, values: Mapping[str, float]) -> list[float]:
+        """Encoded features; a parameter missing from `values` is held at its reference."""
+        return [p.encode(values.get(p.name, p.reference)) for p in self.params]
+
+    def row_from_features(self, u: Sequence[float]) -> list[float]:
+        return [math.prod(u[i] for i in term) for term in self.terms]
+
+    def row(self, values: Mapping[str, float]) -> list[float]:
+        return self.row_from_features(self.features(values))
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        import numpy as np
+
+        u = np.column_stack([[p.encode(x) for x in frame[p.name]] for p in self.params])
+        columns = [np.prod(u[:, list(term)], axis=1) for term in self.terms]
+        return np.column_stack(columns).astype(float)
+
+
+def quadratic_terms(n_params: int) -> list[Term]:
+    linear = [(i,) for i in range(n_params)]
+    squares = [(i, i) for i in range(n_params)]
+    pairs = [(i, j) for i in range(n_params) for j in range(i + 1, n_params)]
+    return [(), *linear, *squares, *pairs]
+
+
+def build_spec(
+    frame: pd.DataFrame,
+    params: Sequence[str],
+    mode: str,
+    log_params: Collection[str],
+    baseline: Mapping[str, float] | None = None,
+) -> tuple[DesignSpec, list[str]]:
+    """The full quadratic over the parameters that vary in `frame`, with notes on drops.
+
+    A parameter with one value is dropped; the square of a two-level parameter equals a
+    line through its two points, so it is dropped too.
+    """
+    import numpy as np
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    notes: list[str] = []
+    transforms: list[ParamTransform] = []
+    levels: list[int] = []
+    for name in params:
+        x = frame[name].to_numpy(dtype=float)
+        distinct = np.unique(x)
+        if len(distinct) < 2:
+            value = f" (always {distinct[0]:g})" if len(distinct) else ""
+            notes.append(f"{name} did not vary{value}; dropped from the model")
+            continue
+        log = mode == "scaled" and name in log_params
+        if log and ((x <= 0).any() or (baseline is not None and baseline[name] <= 0)):
+            raise TrialsTableError(f"{name}: a log-scaled parameter needs values > 0", name)
+        v = np.log10(x) if log else x
+        if mode == "raw":
+            center, scale = 0.0, 1.0
+        else:
+            center, scale = float(v.mean()), float(v.std(ddof=1))
+        if baseline is not None:
+            base = baseline[name]
+            center = math.log10(base) if log else float(base)
+        u_mean = float(((v - center) / scale).mean())
+        transform = ParamTransform(
+            name=name,
+            log=log,
+            center=center,
+            scale=scale,
+            low=float(x.min()),
+            high=float(x.max()),
+            reference=0.0,
+            integer=bool(np.all(x == np.round(x))),
+        )
+        transforms.append(dataclasses.replace(transform, reference=transform.decode(u_mean)))
+        levels.append(len(distinct))
+    spec = DesignSpec(tuple(transforms), (), mode, baseline is not None)
+    terms = []
+    for term in quadratic_terms(len(transforms)):
+        if len(term) == 2 and term[0] == term[1] and levels[term[0]] == 2:
+            notes.append(
+                f"{spec.term_name(term)} dropped: {transforms[term[0]].name} has only two "
+                "values, so its square is a line through them"
+            )
+            continue
+        terms.append(term)
+    return spec.with_terms(terms), notes
+
+
+def drop_dependent_terms(spec: DesignSpec, x: np.ndarray) -> tuple[DesignSpec, list[str]]:
+    """Drop terms that are exact linear combinations of earlier ones (checked on unit-norm
+    columns, so raw features of very different magnitudes are not mistaken for zero)."""
+    import numpy as np
+
+    norms = np.linalg.norm(x, axis=0)
+    unit = x / np.where(norms > 0, norms, 1.0)
+    kept: list[int] = []
+    notes = []
+    for j, term in enumerate(spec.terms):
+        candidate = [*kept, j]
+        if norms[j] > 0 and np.linalg.matrix_rank(unit[:, candidate], tol=1e-9) == len(candidate):
+            kept.append(j)
+        else:
+            notes.append(
+                f"{spec.term_name(term)} dropped: it is a linear combination of other terms "
+                "in these trials"
+            )
+    return spec.with_terms([spec.terms[j] for j in kept]), notes
