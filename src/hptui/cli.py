@@ -109,7 +109,8 @@ def _add_study_commands(commands: Any) -> None:
 
     trials = commands.add_parser("trials", help="a study's trials as a table, CSV or JSON")
     trials.add_argument("name")
-    trials.add_argument("--sort", metavar="COL", help="sort by a column; -COL for descending")
+    trials.add_argument("--sort", metavar="COL", help="sort by a column (missing values last)")
+    trials.add_argument("--desc", action="store_true", help="sort descending")
     trials.add_argument("--format", default="table", choices=("table", "csv", "json"))
     _storage_option(trials)
 

@@ -25,7 +25,8 @@ def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def run_trials(args: argparse.Namespace) -> int:
-    rows = sort_rows(_rows(args), args.sort)
+    column = f"-{args.sort}" if args.sort and args.desc else args.sort
+    rows = sort_rows(_rows(args), column)
     if args.format == "csv":
         sys.stdout.write(to_csv(rows))
     elif args.format == "json":
