@@ -1,0 +1,160 @@
+"""PostgreSQL, for real: a throwaway server started for this module, two worker processes
+sharing one study through it, and the CLI reading it back."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import hptui_env, write_space
+
+from hptui.core.read import StudyReader
+from hptui.core.space import load_space
+from hptui.core.study import StudySettings, create_study
+
+FAST_HEARTBEAT = ["--heartbeat", "1", "--grace", "3"]
+NO_SERVER = (
+    "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb): "
+    ".ci/run should install Debian's postgresql package (.ci/install-postgres)"
+)
+
+
+def _initdb() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]) if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _as_postgres(*command: str | Path, timeout: float = 120) -> None:
+    """Run a server tool as the postgres user (initdb refuses root)."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    done = subprocess.run(
+        [*prefix, *map(str, command)], capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"{command[0]} failed:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    initdb = _initdb()
+    if initdb is None:
+        if os.environ.get("CI"):
+            pytest.fail(NO_SERVER)
+        pytest.skip(NO_SERVER)
+    pg_ctl = initdb.parent / "pg_ctl"
+    base = Path(tempfile.mkdtemp(prefix="hptui-pg-", dir="/tmp"))
+    base.chmod(0o755)
+    data = base / "data"
+    log = base / "server.log"
+    port = _free_port()
+    started = False
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(base, "postgres", "postgres")
+        _as_postgres(initdb, "-D", data, "-A", "trust", "-U", "postgres",
+                     "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={port} "
+            f"-c unix_socket_directories={base} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        started = True  # a failed start may still leave a postmaster behind: stop it below
+        _as_postgres(pg_ctl, "-D", data, "-l", log, "-w", "-t", "60", "-o", options, "start")
+        import psycopg2
+
+        admin = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+        try:
+            admin.autocommit = True
+            with admin.cursor() as cursor:
+                cursor.execute("CREATE DATABASE hptui")
+        finally:
+            admin.close()
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/hptui"
+    finally:
+        if started:
+            prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+            subprocess.run(
+                [*prefix, str(pg_ctl), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                capture_output=True, timeout=60,
+            )  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _settings(tmp_path: Path, mrpc_dir: Path) -> StudySettings:
+    return StudySettings(load_space(write_space(tmp_path / "space.toml", mrpc_dir)), seed=0)
+
+
+def _worker(url: str, trials: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hptui", "worker", "s", "--trials", str(trials),
+             "--storage", url, *FAST_HEARTBEAT],
+            stdout=out, stderr=subprocess.STDOUT, env=hptui_env(),
+        )  # fmt: skip
+
+
+def test_two_worker_processes_share_one_postgres_study_exactly(
+    tmp_path: Path, mrpc_dir: Path, postgres_url: str
+) -> None:
+    create_study("s", _settings(tmp_path, mrpc_dir), postgres_url)
+    log = tmp_path / "workers.log"
+    workers = [_worker(postgres_url, 4, log), _worker(postgres_url, 4, log)]
+    try:
+        codes = [w.wait(timeout=300) for w in workers]
+    except subprocess.TimeoutExpired:
+        pytest.fail("workers still running after 300 s:\n" + log.read_text()[-3000:])
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    assert codes == [0, 0], log.read_text()[-3000:]
+
+    reader = StudyReader(postgres_url)
+    rows = reader.trials("s")
+    tail = log.read_text()[-3000:]
+    assert [r.state for r in rows] == ["COMPLETE"] * 4, tail
+    assert [r.number for r in rows] == [0, 1, 2, 3]
+    assert len({r.trial_id for r in rows}) == 4
+    for row in rows:
+        assert row.value is not None and row.metrics, row
+        curve = reader.curve(row.trial_id)
+        assert curve.steps, f"trial {row.number} has no steps"
+        assert all(isinstance(s["loss"], float) for s in curve.steps)
+        assert [e["end_of_epoch"] for e in curve.evals].count(True) == 1, curve.evals
+    # Who trained what depends on timing; that both processes worked on the study does not.
+    pids = {int(pid) for pid in re.findall(r"hptui\.worker\[(\d+)\]", log.read_text())}
+    assert pids == {w.pid for w in workers}, tail
+    assert reader.study("s").counts == {"COMPLETE": 4}
+
+
+def test_creating_a_postgres_study_twice_is_idempotent_and_listed(
+    tmp_path: Path, mrpc_dir: Path, postgres_url: str
+) -> None:
+    settings = _settings(tmp_path, mrpc_dir)
+    first, created = create_study("twice", settings, postgres_url)
+    again, created_again = create_study("twice", settings, postgres_url)
+    assert (created, created_again) == (True, False)
+    assert first._study_id == again._study_id
+    assert [s.name for s in StudyReader(postgres_url).studies()].count("twice") == 1
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "hptui", "study", "list", "--storage", postgres_url],
+        capture_output=True, text=True, env=hptui_env(COLUMNS="200"), timeout=120,
+    )  # fmt: skip
+    assert listing.returncode == 0, listing.stderr
+    assert re.search(r"^\s*twice\s+maximize f1\s+tpe\s", listing.stdout, re.M), listing.stdout
