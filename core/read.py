@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 METRICS = ("accuracy", "f1", "loss", "precision", "recall")
 STATES = ("RUNNING", "WAITING", "COMPLETE", "PRUNED", "FAIL")
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class StudyReader:
         self.url = storage_url
         self.engine = engine(storage_url)
         self._distributions: dict[str, Any] = {}
+        self._finished: dict[int, dict[int, TrialRow]] = {}
 
     def studies(self) -> list[StudyInfo]:
         import sqlalchemy as sa
@@ -144,9 +146,46 @@ class StudyReader:
             f"no study {name!r} in {self.url}; `hptui study list` shows the studies there"
         )
 
+    def study_id(self, name: str) -> int:
+        """The study's id, in one indexed lookup (what the hot paths need)."""
+        import sqlalchemy as sa
+
+        with self.engine.connect() as c:
+            found = c.execute(
+                sa.text("SELECT study_id FROM studies WHERE study_name = :n"), {"n": name}
+            ).scalar()
+        if found is None:
+            raise StudyError(
+                f"no study {name!r} in {self.url}; `hptui study list` shows the studies there"
+            )
+        return int(found)
+
     def trials(self, study_name: str) -> list[TrialRow]:
-        """Every trial of the study, ordered by number."""
-        return self._rows(self.study(study_name).study_id, None)
+        """Every trial of the study, ordered by number.
+
+        Finished trials never change, so they are read once per reader and kept; later
+        calls read only the trials that are new or still running or waiting.
+        """
+        import sqlalchemy as sa
+
+        study_id = self.study_id(study_name)
+        cache = self._finished.setdefault(study_id, {})
+        with self.engine.connect() as c:
+            ids = (
+                c.execute(
+                    sa.text("SELECT trial_id FROM trials WHERE study_id = :s"), {"s": study_id}
+                )
+                .scalars()
+                .all()
+            )
+        missing = {trial_id for trial_id in ids if trial_id not in cache}
+        fresh = self._rows(study_id, missing) if missing else []
+        for row in fresh:
+            if row.state in FINISHED:
+                cache[row.trial_id] = row
+        rows = {row.trial_id: row for row in fresh}
+        rows.update({trial_id: cache[trial_id] for trial_id in ids if trial_id in cache})
+        return sorted(rows.values(), key=lambda row: row.number)
 
     def trial_changes(
         self, study_name: str, cursor: TrialCursor
@@ -154,7 +193,7 @@ class StudyReader:
         """Trials created or changed since `cursor`, and the cursor to pass next time."""
         import sqlalchemy as sa
 
-        study_id = self.study(study_name).study_id
+        study_id = self.study_id(study_name)
         events = TABLES.events
         with self.engine.connect() as c:
             new_trials = (
