@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--list-settings", action="store_true", help="list every setting and its default"
     )
     _add_study_commands(commands)
+    _add_analysis_commands(commands)
     return parser
 
 
@@ -123,6 +124,34 @@ def _add_study_commands(commands: Any) -> None:
     _storage_option(export)
 
 
+def _add_analysis_commands(commands: Any) -> None:
+    analyze = commands.add_parser(
+        "analyze", help="degree-2 polynomial regressions of metrics on hyperparameters",
+        description="Fit degree-2 polynomial OLS of each metric on the hyperparameters "
+        "(scaled by default; --raw for untransformed values), print coefficient tables, "
+        "where the metrics agree or trade off, and advice.",
+    )  # fmt: skip
+    analyze.add_argument("name", nargs="?", help="a study (or use --from-csv)")
+    analyze.add_argument("--from-csv", metavar="FILE", help="any CSV with one row per trial")
+    analyze.add_argument(
+        "--metric", action="append", metavar="NAME", help="repeatable (default f1, accuracy, loss)"
+    )
+    analyze.add_argument("--params", metavar="A,B,C", help="default: every varied parameter")
+    analyze.add_argument("--relative-to", type=int, metavar="TRIAL", help="baseline trial number")
+    analyze.add_argument("--raw", action="store_true", help="untransformed features (the paper's)")
+    analyze.add_argument("--robust", action="store_true", help="HC3 robust standard errors")
+    analyze.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    analyze.add_argument("--exclude", metavar="N,M", help="trial numbers to leave out")
+    analyze.add_argument("--format", default="table", choices=("table", "json", "markdown"))
+    analyze.add_argument("--plot", choices=("scatter", "heatmap", "parallel"))
+    analyze.add_argument(
+        "--suggest-space", metavar="FILE.toml",
+        help="write the narrower space around the first metric's fitted optimum",
+    )  # fmt: skip
+    analyze.add_argument("--force", action="store_true", help="replace an existing file")
+    _storage_option(analyze)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -148,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hptui.commands.trials import run_trials
 
             return run_trials(args)
+        if args.command == "analyze":
+            from hptui.commands.analyze import run_analyze
+
+            return run_analyze(args)
         if args.command == "export":
             from hptui.commands.trials import run_export
 
