@@ -120,7 +120,7 @@ def test_suggested_space_is_a_loadable_narrower_space(
 def test_bad_input_names_the_problem(
     study: tuple[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url, csv = study
+    _, csv = study
     assert main(["analyze", "--from-csv", str(csv), "--metric", "bleu"]) == 2
     assert "bleu" in capsys.readouterr().err
     assert main(["analyze", "s", "--from-csv", str(csv)]) == 2
