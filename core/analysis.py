@@ -91,6 +91,30 @@ class Analysis:
         return SearchSpace(params=(*narrowed, *others), fixed=fixed)
 
 
+def optimum_trial(analysis: Analysis, metric: str) -> dict[str, Any]:
+    """The fitted optimum of `metric` as trial parameters of the analysed study's space:
+    categorical values snap to the nearest choice, integers round, floats clip to the box."""
+    optimum = analysis.advice.optima.get(metric)
+    if optimum is None:
+        raise HptuiError(f"no fitted optimum for {metric}: its regression could not be fitted")
+    if analysis.base_space is None:
+        raise HptuiError("only a stored study's optimum can be queued as a trial")
+    params: dict[str, Any] = {}
+    for spec in analysis.base_space.params:
+        if spec.name not in optimum.values:
+            continue
+        value = optimum.values[spec.name]
+        if spec.type == "categorical":
+            numeric = [c for c in spec.choices if isinstance(c, (int, float))]
+            if numeric:
+                params[spec.name] = min(numeric, key=lambda c: abs(c - value))
+        elif spec.type in ("int", "float"):
+            assert spec.low is not None and spec.high is not None
+            clipped = min(max(value, spec.low), spec.high)
+            params[spec.name] = round(clipped) if spec.type == "int" else clipped
+    return params
+
+
 def study_table(storage_url: str, study: str) -> tuple[pd.DataFrame, SearchSpace | None]:
     """A stored study's trials as a table, with the space it was searched over."""
     import pandas as pd

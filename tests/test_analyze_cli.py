@@ -117,6 +117,21 @@ def test_suggested_space_is_a_loadable_narrower_space(
     create_study("narrow", StudySettings(narrow), url)  # usable as the next study's space
 
 
+def test_the_fitted_optimum_can_be_queued(
+    study: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = study
+    analysis = _json(capsys, "s", "--storage", url, "--metric", "loss")
+    optimum = analysis[0]["optimum"]
+    assert main(["analyze", "s", "--storage", url, "--metric", "loss", "--format", "json",
+                 "--enqueue-optimum"]) == 0  # fmt: skip
+    from hptui.core.read import StudyReader
+
+    waiting = [r for r in StudyReader(url).trials("s") if r.state == "WAITING"]
+    assert len(waiting) == 1
+    assert waiting[0].params["learning_rate"] == pytest.approx(optimum["values"]["learning_rate"])  # type: ignore[index]
+
+
 def test_bad_input_names_the_problem(
     study: tuple[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -148,6 +148,10 @@ def _add_analysis_commands(commands: Any) -> None:
         "--suggest-space", metavar="FILE.toml",
         help="write the narrower space around the first metric's fitted optimum",
     )  # fmt: skip
+    analyze.add_argument(
+        "--enqueue-optimum", action="store_true",
+        help="queue the first metric's fitted optimum as a trial of the study",
+    )  # fmt: skip
     analyze.add_argument("--force", action="store_true", help="replace an existing file")
     _storage_option(analyze)
 

@@ -42,6 +42,14 @@ def run_analyze(args: argparse.Namespace) -> int:
         header = f"# Narrower space around the fitted {metric} optimum of {analysis.source}\n"
         path = write_file(args.suggest_space, header + space.to_toml(), overwrite=args.force)
         print(f"wrote the suggested space to {path}", file=sys.stderr)
+    if args.enqueue_optimum:
+        from hptui.core.analysis import optimum_trial
+        from hptui.core.study import enqueue
+
+        params = optimum_trial(analysis, options.metrics[0])
+        enqueue(args.name, args.storage, params)
+        print(f"queued the fitted {options.metrics[0]} optimum as a trial: {params}",
+              file=sys.stderr)  # fmt: skip
     return 0
 
 
