@@ -21,8 +21,14 @@ from .trials_table import read_trials_csv
 if TYPE_CHECKING:
     import pandas as pd
 
-# Columns of a trials table that are bookkeeping, never hyperparameters.
-NOT_PARAMS = {"number", "state", "reason", "duration_s", "value", "study", "seed", *METRICS}
+# Columns of a trials table that are bookkeeping, never hyperparameters to regress on.
+NOT_PARAMS = {
+    "number", "state", "reason", "duration_s", "value", "study", "seed", "eval_batch_size",
+    *METRICS,
+}  # fmt: skip
+# A default parameter must be known for this share of the trials: one that few trials state
+# (common in imported model cards) would shrink every fit to those few.
+MIN_COVERAGE = 0.8
 
 
 @dataclass(frozen=True)
@@ -143,13 +149,13 @@ def default_params(frame: pd.DataFrame, space: SearchSpace | None) -> tuple[str,
     if space is not None:
         candidates = [p.name for p in space.params if p.type != "fixed"]
     else:
-        candidates = [c for c in frame.columns if c not in NOT_PARAMS]
+        candidates = list(frame.columns)
     chosen = []
     for name in candidates:
-        if name not in frame.columns:
+        if name not in frame.columns or name in NOT_PARAMS:
             continue
         values = pd.to_numeric(frame[name], errors="coerce")
-        if values.notna().any() and values.nunique() > 1:
+        if values.notna().mean() >= MIN_COVERAGE and values.nunique() > 1:
             chosen.append(name)
     if not chosen:
         raise HptuiError(

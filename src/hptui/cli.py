@@ -155,6 +155,17 @@ def _add_analysis_commands(commands: Any) -> None:
     analyze.add_argument("--force", action="store_true", help="replace an existing file")
     _storage_option(analyze)
 
+    cards = commands.add_parser(
+        "import-cards", help="record Hugging Face model cards as trials of a new study",
+        description="Read README.md (and config.json) of each model folder under DIRECTORY: "
+        "the Trainer's hyperparameter and results lists, the YAML model-index and common "
+        "hand-written forms. Prints what was read and skipped per card.",
+    )  # fmt: skip
+    cards.add_argument("directory")
+    cards.add_argument("--study", required=True, metavar="NAME", help="a new study's name")
+    cards.add_argument("--objective", default="accuracy", choices=tuple(OBJECTIVES))
+    _storage_option(cards)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -185,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hptui.commands.analyze import run_analyze
 
             return run_analyze(args)
+        if args.command == "import-cards":
+            from hptui.commands.cards import run_import_cards
+
+            return run_import_cards(args)
         if args.command == "export":
             from hptui.commands.trials import run_export
 

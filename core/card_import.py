@@ -1,0 +1,141 @@
+"""Model cards into a study: one trial per usable card, over a space built from the cards.
+
+The parsing lives in `model_cards`; this module decides the searched ranges and writes the
+trials through Optuna, so `hptui analyze CARDS-STUDY` runs the paper's analysis on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .model_cards import TRAIN_FIELDS, CardRecord, describe
+from .space import SearchSpace, SpaceError, parse_space
+from .storage import optuna_storage
+from .study import OBJECTIVES, SETTINGS_ATTR, StudyError, StudySettings
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What `import_cards` did, per card and in total; `lines()` is what a CLI prints."""
+
+    study_name: str
+    objective: str
+    searched: dict[str, str]  # param -> range, e.g. "1e-05..9e-05 (log)"
+    notes: list[str]  # params left out of the space, and why
+    cards: list[tuple[str, str, list[str]]]  # (card name, outcome, describe() lines)
+    complete: int = 0
+    failed: int = 0
+    not_imported: int = 0
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, outcome, details in self.cards:
+            out += [f"{name}: {outcome}", *(f"  {line}" for line in details)]
+        out.append(f"study {self.study_name!r} (objective {self.objective}, sampler random):")
+        out += [f"  searched {name}: {desc}" for name, desc in self.searched.items()]
+        out += [f"  {note}" for note in self.notes]
+        out.append(
+            f"{self.complete + self.failed} trials imported ({self.complete} complete, "
+            f"{self.failed} failed: no {self.objective}), {self.not_imported} cards not imported"
+        )
+        return out
+
+
+def build_space(records: Iterable[CardRecord]) -> tuple[SearchSpace, dict[str, str], list[str]]:
+    """Ranges over the numeric training settings the cards state. Params with one value,
+    non-numeric ones and ones hptui cannot train with are left out, each with a note."""
+    seen: dict[str, list[float | int]] = {}
+    other: set[str] = set()
+    for record in records:
+        for key, value in record.params.items():
+            if key in TRAIN_FIELDS and isinstance(value, int | float):
+                seen.setdefault(key, []).append(value)
+            else:
+                other.add(key)
+    specs: dict[str, dict[str, Any]] = {}
+    searched: dict[str, str] = {}
+    notes = [f"kept as trial attributes only: {', '.join(sorted(other))}"] if other else []
+    for name, values in sorted(seen.items()):
+        low, high, is_int = min(values), max(values), TRAIN_FIELDS[name].startswith("int")
+        if low == high:
+            notes.append(f"{name}: one value ({low}) across the cards; not searched")
+            continue
+        if is_int and not all(float(v).is_integer() for v in values):
+            notes.append(f"{name}: not all values are whole numbers; not searched")
+            continue
+        log = name == "learning_rate" and low > 0
+        spec = {"type": "int", "low": int(low), "high": int(high)} if is_int else {
+            "type": "float", "low": float(low), "high": float(high), "log": log}  # fmt: skip
+        try:
+            parse_space({"params": {name: spec}})
+        except SpaceError as exc:
+            notes.append(f"{exc}; not searched")
+            continue
+        specs[name], searched[name] = spec, f"{low}..{high}" + (" (log)" if log else "")
+    return parse_space({"params": specs}), searched, notes
+
+
+def import_cards(
+    records: list[CardRecord], study_name: str, storage_url: str, objective: str = "accuracy"
+) -> ImportReport:
+    """Create study `study_name` with one finished trial per usable card.
+
+    A card without the objective becomes a FAIL trial (Optuna needs a finite value for a
+    COMPLETE one), so its parameters and other metrics still show. An existing study of
+    that name is never touched: it is an error that suggests another name.
+    """
+    import optuna
+
+    usable = [r for r in records if r.usable]
+    if not usable:
+        raise StudyError("no card states both a learning rate and a metric; nothing to import")
+    space, searched, notes = build_space(usable)
+    direction = OBJECTIVES.get(objective, "maximize")
+    settings = StudySettings(space, objective=objective, direction=direction, sampler="random")
+    try:
+        study = optuna.create_study(
+            storage=optuna_storage(storage_url),
+            study_name=study_name,
+            direction="minimize" if direction == "minimize" else "maximize",
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise StudyError(
+            f"study {study_name!r} already exists in {storage_url}; import into a new study, "
+            f"e.g. `hptui import-cards DIR --study {study_name}-2`"
+        ) from None
+    study.set_user_attr(SETTINGS_ATTR, settings.to_json())
+    study.set_user_attr("hptui.source", "model cards")
+    distributions = space.distributions()
+    cards: list[tuple[str, str, list[str]]] = []
+    for record in records:
+        if not record.usable:
+            missing = "no learning rate" if "learning_rate" not in record.params else "no metric"
+            cards.append((record.name, f"not imported: {missing}", describe(record)))
+            continue
+        value = record.metrics.get(objective)
+        reason = "imported" if value is not None else f"card states no {objective}"
+        params = {k: v for k, v in record.params.items() if k in distributions}
+        state = optuna.trial.TrialState.FAIL if value is None else optuna.trial.TrialState.COMPLETE
+        # flat copies of the metrics too, as the worker writes them for optuna-dashboard
+        attrs = {"hptui.metrics": dict(record.metrics), "hptui.source": "model card",
+                 "hptui.card": record.name, "hptui.card_params": dict(record.params),
+                 "hptui.card_sources": dict(record.sources), "hptui.reason": reason,
+                 **record.metrics}  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={k: distributions[k] for k in params},
+                value=value,
+                state=state,
+                user_attrs=attrs,
+            )
+        )
+        outcome = f"imported ({objective} = {value})" if value is not None else f"FAIL: {reason}"
+        cards.append((record.name, outcome, describe(record)))
+    done = sum(1 for _, outcome, _ in cards if outcome.startswith("imported"))
+    left = len(records) - len(usable)
+    return ImportReport(
+        study_name, objective, searched, notes, cards, done, len(usable) - done, left
+    )

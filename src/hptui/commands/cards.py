@@ -1,0 +1,23 @@
+"""`hptui import-cards DIR --study NAME`: published fine-tunes as trials of a study."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hptui.core.errors import HptuiError
+
+
+def run_import_cards(args: argparse.Namespace) -> int:
+    from hptui.core.card_import import import_cards
+    from hptui.core.model_cards import parse_cards
+
+    root = Path(args.directory)
+    if not root.is_dir():
+        raise HptuiError(f"{root}: no such folder; give a folder with one folder per model card")
+    records = parse_cards(root)
+    report = import_cards(records, args.study, args.storage, objective=args.objective)
+    for line in report.lines():
+        print(line)
+    print(f"next: hptui analyze {args.study} --metric {args.objective}")
+    return 0
