@@ -83,3 +83,24 @@ def test_grid_needs_finite_values(tmp_path: Path, mrpc_dir: Path) -> None:
     space = load_space(write_space(tmp_path / "space.toml", mrpc_dir))
     with pytest.raises(ConfigError, match="learning_rate: a grid needs"):
         StudySettings(space, sampler="grid")
+
+
+def test_cli_create_reports_space_errors_and_stores_nothing(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hptui.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[params.learning_rate]\ntype = "float"\nlow = 0.0\nhigh = 1e-3\nlog = true\n')
+    assert main(["study", "create", "s", "--space", str(bad), "--storage", storage_url]) == 2
+    err = capsys.readouterr().err
+    assert "learning_rate: a log range needs low > 0" in err and "Traceback" not in err
+    assert StudyReader(storage_url).studies() == []
+
+    good = write_space(tmp_path / "good.toml", mrpc_dir)
+    assert main(["study", "create", "s", "--space", str(good), "--storage", storage_url]) == 0
+    assert main(["study", "enqueue", "s", "learning_rate=2e-4", "--storage", storage_url]) == 0
+    assert main(["study", "enqueue", "s", "learning_rate=2", "--storage", storage_url]) == 2
+    assert "learning_rate: 2 is outside" in capsys.readouterr().err
+    (row,) = StudyReader(storage_url).trials("s")
+    assert row.params == {"learning_rate": 2e-4}
