@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import hptui_env, write_space
 
 from hptui.core.read import StudyReader, TrialRow
@@ -80,20 +81,23 @@ def test_kill_9_mid_trial_is_failed_retried_and_nothing_is_lost(
     assert len(rows) == 3
 
 
-def test_sigterm_ends_the_trial_as_failed_and_the_worker_exits(
-    tmp_path: Path, mrpc_dir: Path, storage_url: str
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_ends_the_trial_as_failed_and_the_worker_exits(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str, signum: signal.Signals
 ) -> None:
     _create(tmp_path, mrpc_dir, storage_url, num_epochs=25)
     log = tmp_path / "worker.log"
     process = _worker(storage_url, 3, log)
     _wait_for(lambda: _running_with_steps(storage_url) is not None, what="a training step")
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     assert process.wait(timeout=60) == 0
     rows = StudyReader(storage_url).trials("s")
-    assert rows[0].state == "FAIL" and rows[0].reason.startswith("killed by SIGTERM at step ")
+    assert rows[0].state == "FAIL" and rows[0].reason.startswith(
+        f"killed by {signum.name} at step "
+    )
     assert [r.state for r in rows[1:]] == ["WAITING"]  # its retry, queued for the next worker
     assert rows[1].params == rows[0].params
-    assert "exiting after 1 trial(s) (SIGTERM)" in log.read_text()
+    assert f"exiting after 1 trial(s) ({signum.name})" in log.read_text()
 
 
 def test_a_detached_worker_outlives_its_parent_and_session(
