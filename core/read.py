@@ -218,29 +218,20 @@ class StudyReader:
     def curve(self, trial_id: int, step_cursor: int = 0, eval_cursor: int = 0) -> Curve:
         import sqlalchemy as sa
 
-        steps, evals = TABLES.steps, TABLES.evals
+        def after(table: sa.Table, cursor: int) -> list[dict[str, Any]]:
+            query = (
+                sa.select(table)
+                .where(table.c.trial_id == trial_id, table.c.id > cursor)
+                .order_by(table.c.id)
+            )
+            return [dict(row) for row in c.execute(query).mappings()]
+
         with self.engine.connect() as c:
-            step_rows = (
-                c.execute(
-                    sa.select(steps)
-                    .where(steps.c.trial_id == trial_id, steps.c.id > step_cursor)
-                    .order_by(steps.c.id)
-                )
-                .mappings()
-                .all()
-            )
-            eval_rows = (
-                c.execute(
-                    sa.select(evals)
-                    .where(evals.c.trial_id == trial_id, evals.c.id > eval_cursor)
-                    .order_by(evals.c.id)
-                )
-                .mappings()
-                .all()
-            )
+            step_rows = after(TABLES.steps, step_cursor)
+            eval_rows = after(TABLES.evals, eval_cursor)
         return Curve(
-            steps=[dict(r) for r in step_rows],
-            evals=[dict(r) for r in eval_rows],
+            steps=step_rows,
+            evals=eval_rows,
             step_cursor=step_rows[-1]["id"] if step_rows else step_cursor,
             eval_cursor=eval_rows[-1]["id"] if eval_rows else eval_cursor,
         )

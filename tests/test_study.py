@@ -104,3 +104,13 @@ def test_cli_create_reports_space_errors_and_stores_nothing(
     assert "learning_rate: 2 is outside" in capsys.readouterr().err
     (row,) = StudyReader(storage_url).trials("s")
     assert row.params == {"learning_rate": 2e-4}
+
+
+def test_cli_choices_match_the_core() -> None:
+    """The CLI repeats these lists so that `--help` need not import core.study."""
+    from hptui import cli
+    from hptui.core import study
+
+    assert cli.SAMPLERS == study.SAMPLERS
+    assert cli.PRUNERS == study.PRUNERS
+    assert cli.OBJECTIVES == study.OBJECTIVES

@@ -7,6 +7,7 @@ Nothing heavy is imported here, so `hptui --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,16 @@ from hptui import __version__
 SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "gp")
 PRUNERS = ("none", "median", "successive-halving", "hyperband")
 OBJECTIVES = {"f1": "maximize", "accuracy": "maximize", "loss": "minimize"}
+# Subcommand -> (module, function); imported only when that command runs.
+COMMANDS = {
+    "train": ("hptui.commands.train", "run_train"),
+    "study": ("hptui.commands.study", "run_study"),
+    "worker": ("hptui.commands.worker", "run_worker"),
+    "trials": ("hptui.commands.trials", "run_trials"),
+    "export": ("hptui.commands.trials", "run_export"),
+    "analyze": ("hptui.commands.analyze", "run_analyze"),
+    "import-cards": ("hptui.commands.cards", "run_import_cards"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,40 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from hptui.core.errors import HptuiError
 
+    module_name, function_name = COMMANDS[args.command]
     try:
-        if args.command == "train":
-            from hptui.commands.train import run_train
-
-            return run_train(args)
-        if args.command == "study":
-            from hptui.commands.study import run_study
-
-            return run_study(args)
-        if args.command == "worker":
-            from hptui.commands.worker import run_worker
-
-            return run_worker(args)
-        if args.command == "trials":
-            from hptui.commands.trials import run_trials
-
-            return run_trials(args)
-        if args.command == "analyze":
-            from hptui.commands.analyze import run_analyze
-
-            return run_analyze(args)
-        if args.command == "import-cards":
-            from hptui.commands.cards import run_import_cards
-
-            return run_import_cards(args)
-        if args.command == "export":
-            from hptui.commands.trials import run_export
-
-            return run_export(args)
+        run = getattr(importlib.import_module(module_name), function_name)
+        return int(run(args))
     except HptuiError as exc:
         print(f"hptui {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hptui {args.command}: interrupted", file=sys.stderr)
         return 130
-    parser.error(f"unknown command {args.command!r}")
-    return 2
