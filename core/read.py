@@ -355,3 +355,59 @@ def _stored_reason(state: Any, user_attrs: dict[str, Any]) -> str | None:
 def _state_name(state: Any) -> str:
     """Optuna stores states as enum names; some drivers hand back the enum itself."""
     return state.name if hasattr(state, "name") else str(state)
+
+
+def first_trials(reader: StudyReader, study_name: str, limit: int) -> list[TrialRow]:
+    """The study's first `limit` trials by number, read without touching the rest: what a
+    screen paints before the whole study has loaded."""
+    import sqlalchemy as sa
+
+    study_id = reader.study_id(study_name)
+    with reader.engine.connect() as c:
+        ids = (
+            c.execute(
+                sa.text("SELECT trial_id FROM trials WHERE study_id = :s ORDER BY number LIMIT :n"),
+                {"s": study_id, "n": limit},
+            )
+            .scalars()
+            .all()
+        )
+    return reader._rows(study_id, set(ids)) if ids else []
+
+
+def study_rates(reader: StudyReader) -> dict[int, float]:
+    """Finished trials per hour of each study, over the span from its first start to its
+    last finish (studies with fewer than two finished trials have no rate)."""
+    import sqlalchemy as sa
+
+    query = sa.text(
+        "SELECT study_id, COUNT(*), MIN(datetime_start), MAX(datetime_complete) FROM trials "
+        "WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL') AND datetime_start IS NOT NULL "
+        "AND datetime_complete IS NOT NULL GROUP BY study_id"
+    ).columns(
+        sa.column("study_id"),
+        sa.column("n"),
+        sa.column("first", sa.DateTime),
+        sa.column("last", sa.DateTime),
+    )
+    rates = {}
+    with reader.engine.connect() as c:
+        for study_id, count, first, last in c.execute(query):
+            hours = (last - first).total_seconds() / 3600 if first and last else 0.0
+            if count >= 2 and hours > 0:
+                rates[int(study_id)] = count / hours
+    return rates
+
+
+def open_reader(storage_url: str) -> StudyReader:
+    """A reader for an existing storage: a missing SQLite file is an error naming the path
+    and the way on, and nothing is created."""
+    from .storage import StorageError, sqlite_path
+
+    path = sqlite_path(storage_url)
+    if path is not None and not path.is_file():
+        raise StorageError(
+            f"no database at {path}: create a study there (`hptui study create NAME --space "
+            "FILE.toml`, or n in the console) or open another file"
+        )
+    return StudyReader(storage_url)

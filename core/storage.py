@@ -190,3 +190,10 @@ class _Tables:
 
 
 TABLES = _Tables()
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***, for everything printed or shown."""
+    import re
+
+    return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", url)

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A terminal tuning console for fine-tuning transformer classifiers.",
     )
     parser.add_argument("--version", action="version", version=f"hptui {__version__}")
+    _add_console_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser(
@@ -68,6 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_study_commands(commands)
     _add_analysis_commands(commands)
     return parser
+
+
+def _add_console_options(parser: argparse.ArgumentParser) -> None:
+    """`hptui` with no sub-command opens the console on the same storage as every command."""
+    console = parser.add_argument_group("console (hptui with no sub-command)")
+    console.add_argument(
+        "--storage", dest="console_storage", metavar="URL",
+        help="study storage (default $HPTUI_STORAGE, else sqlite:///runs.db)",
+    )  # fmt: skip
+    console.add_argument(
+        "--db", metavar="FILE", help="a SQLite file: short for --storage sqlite:///FILE"
+    )
+    console.add_argument("--study", metavar="NAME", help="open this study's tabs at once")
+    console.add_argument(
+        "--data-dir", dest="console_data_dir", metavar="DIR",
+        help="GLUE-format task folder for workers started from the console",
+    )  # fmt: skip
+
+
+def _run_console(args: argparse.Namespace) -> int:
+    from hptui.tui.app import make_app, storage_url_for
+
+    url = storage_url_for(args.db, args.console_storage or os.environ.get("HPTUI_STORAGE"))
+    make_app(url, study=args.study, data_dir=args.console_data_dir).run()
+    return 0
 
 
 def _storage_option(parser: argparse.ArgumentParser) -> None:
@@ -182,8 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        return _run_console(args)
     from hptui.core.errors import HptuiError
 
     module_name, function_name = COMMANDS[args.command]

@@ -1,0 +1,266 @@
+"""What a live view of a study shows, read incrementally from the storage.
+
+`LiveFeed.poll()` is called a few times a second from a front end's worker thread. The first
+call reads the whole study once; later calls fetch only trials that changed since the last
+(`StudyReader.trial_changes`) and, for each running trial, only the steps and evaluations
+after its cursors, so the cost of a refresh depends on what changed, not on the study's size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .read import StudyReader, TrialCursor, TrialRow
+
+LOSS_POINTS = 240
+
+
+@dataclass(frozen=True)
+class DeviceLoad:
+    """What the trial's worker last recorded about its device (any host)."""
+
+    device: str | None = None
+    gpu_util: float | None = None
+    gpu_mem_bytes: int | None = None
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    host: str | None = None
+    pid: int | None = None
+    worker_status: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveTrial:
+    """One running (or just finished) trial, ready to draw."""
+
+    trial_id: int
+    number: int
+    state: str
+    params: dict[str, Any]
+    reason: str | None
+    progress: float | None  # 0..1 of all epochs
+    epoch: int | None
+    epochs_total: int | None
+    step: int | None
+    eta_s: float | None
+    losses: tuple[float, ...]
+    evals: tuple[dict[str, Any], ...]
+    learning_rate: float | None
+    examples_per_s: float | None
+    elapsed_s: float | None
+    load: DeviceLoad = field(default_factory=DeviceLoad)
+    lost: bool = False
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """Running trials, the last finished ones, and the best-so-far curve."""
+
+    running: tuple[LiveTrial, ...]
+    recent: tuple[TrialRow, ...]
+    best_by_number: tuple[tuple[int, float], ...]
+    best_by_time: tuple[tuple[float, float], ...]
+    counts: dict[str, int]
+    direction: str
+    read_seconds: float
+
+
+@dataclass
+class _TrialBuffer:
+    step_cursor: int = 0
+    eval_cursor: int = 0
+    losses: deque[float] = field(default_factory=lambda: deque(maxlen=LOSS_POINTS))
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    last_step: dict[str, Any] | None = None
+
+
+class LiveFeed:
+    """Incremental reads of one study for a live view. Not thread-safe: one poller."""
+
+    def __init__(
+        self,
+        reader: StudyReader,
+        study_name: str,
+        recent: int = 5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.reader = reader
+        self.clock = clock
+        self.study_name = study_name
+        self.recent = recent
+        self._cursor: TrialCursor | None = None
+        self._rows: dict[int, TrialRow] = {}
+        self._buffers: dict[int, _TrialBuffer] = {}
+        info = reader.study(study_name)
+        self.direction = info.settings.direction if info.settings else "maximize"
+
+    def poll(self) -> LiveSnapshot:
+        started = time.perf_counter()
+        if self._cursor is None:
+            rows = self.reader.trials(self.study_name)
+            _, self._cursor = self.reader.trial_changes(self.study_name, TrialCursor())
+            self._rows = {row.trial_id: row for row in rows}
+        else:
+            changed, self._cursor = self.reader.trial_changes(self.study_name, self._cursor)
+            for row in changed:
+                self._rows[row.trial_id] = row
+        running_rows = sorted(
+            (r for r in self._rows.values() if r.state == "RUNNING"), key=lambda r: r.number
+        )
+        loads = self._loads()
+        now = datetime.fromtimestamp(self.clock())
+        running = tuple(self._live(row, loads.get(row.number), now) for row in running_rows)
+        live_ids = {row.trial_id for row in running_rows}
+        for trial_id in list(self._buffers):
+            if trial_id not in live_ids:
+                del self._buffers[trial_id]
+        finished = sorted(
+            (r for r in self._rows.values() if r.completed is not None),
+            key=lambda r: r.completed or datetime.min,
+        )
+        counts: dict[str, int] = {}
+        for row in self._rows.values():
+            counts[row.state] = counts.get(row.state, 0) + 1
+        by_number, by_time = best_so_far(list(self._rows.values()), self.direction)
+        return LiveSnapshot(
+            running=running,
+            recent=tuple(reversed(finished[-self.recent :])),
+            best_by_number=by_number,
+            best_by_time=by_time,
+            counts=counts,
+            direction=self.direction,
+            read_seconds=time.perf_counter() - started,
+        )
+
+    def _loads(self) -> dict[int, DeviceLoad]:
+        """Each running trial's worker and the load it recorded, by trial number."""
+        from .workers import list_workers
+
+        loads = {}
+        for worker in list_workers(self.reader.url, self.study_name):
+            if worker.trial_number is None:
+                continue
+            loads[worker.trial_number] = DeviceLoad(
+                device=worker.device,
+                gpu_util=worker.gpu_util,
+                gpu_mem_bytes=worker.gpu_mem_bytes,
+                cpu_percent=worker.cpu_percent,
+                rss_bytes=worker.rss_bytes,
+                host=worker.host,
+                pid=worker.pid,
+                worker_status=worker.status,
+            )
+        return loads
+
+    def _live(self, row: TrialRow, load: DeviceLoad | None, now: datetime) -> LiveTrial:
+        buffer = self._buffers.setdefault(row.trial_id, _TrialBuffer())
+        curve = self.reader.curve(row.trial_id, buffer.step_cursor, buffer.eval_cursor)
+        buffer.step_cursor, buffer.eval_cursor = curve.step_cursor, curve.eval_cursor
+        for step in curve.steps:
+            if step.get("loss") is not None:
+                buffer.losses.append(float(step["loss"]))
+        if curve.steps:
+            buffer.last_step = curve.steps[-1]
+        buffer.evals.extend(
+            {k: e.get(k) for k in ("epoch", "step", "loss", "accuracy", "f1", "end_of_epoch")}
+            for e in curve.evals
+        )
+        config = row.user_attrs.get("hptui.config")
+        epochs_total = _int(config.get("num_epochs")) if isinstance(config, dict) else None
+        last = buffer.last_step or {}
+        done = _float(last.get("epoch_progress"))
+        progress = None
+        if done is not None and epochs_total:
+            progress = min(max(done / epochs_total, 0.0), 1.0)
+        elapsed = None
+        if row.started is not None:
+            elapsed = max((now - row.started).total_seconds(), 0.0)
+        eta = None
+        if progress and elapsed is not None and 0 < progress < 1:
+            eta = elapsed * (1 - progress) / progress
+        return LiveTrial(
+            trial_id=row.trial_id,
+            number=row.number,
+            state=row.state,
+            params=row.params,
+            reason=row.reason,
+            progress=progress,
+            epoch=_int(last.get("epoch")),
+            epochs_total=epochs_total,
+            step=_int(last.get("step")),
+            eta_s=eta,
+            losses=tuple(buffer.losses),
+            evals=tuple(buffer.evals),
+            learning_rate=_float(last.get("learning_rate")),
+            examples_per_s=_float(last.get("examples_per_s")),
+            elapsed_s=elapsed,
+            load=load or DeviceLoad(),
+            lost=bool(getattr(row, "lost", False)),
+        )
+
+
+def best_so_far(
+    rows: list[TrialRow], direction: str
+) -> tuple[tuple[tuple[int, float], ...], tuple[tuple[float, float], ...]]:
+    """The best objective value so far, by trial number and by hours since the first start."""
+    complete = [r for r in rows if r.state == "COMPLETE" and _finite(r.value)]
+    better = max if direction == "maximize" else min
+    by_number: list[tuple[int, float]] = []
+    best: float | None = None
+    for row in sorted(complete, key=lambda r: r.number):
+        assert row.value is not None
+        best = row.value if best is None else better(best, row.value)
+        by_number.append((row.number, best))
+    starts = [r.started for r in rows if r.started is not None]
+    by_time: list[tuple[float, float]] = []
+    if starts:
+        origin = min(starts)
+        best = None
+        for row in sorted(
+            (r for r in complete if r.completed is not None),
+            key=lambda r: r.completed or datetime.min,
+        ):
+            assert row.value is not None and row.completed is not None
+            best = row.value if best is None else better(best, row.value)
+            by_time.append(((row.completed - origin).total_seconds() / 3600, best))
+    return tuple(by_number), tuple(by_time)
+
+
+def reproduce_command(row: TrialRow) -> str | None:
+    """The `hptui train` command that re-runs this trial's configuration (seed included)."""
+    config = row.user_attrs.get("hptui.config")
+    if not isinstance(config, dict):
+        return None
+    import shlex
+
+    parts = ["hptui", "train"]
+    for key in sorted(config):
+        value = config[key]
+        if value is None:
+            continue
+        parts += ["--set", shlex.quote(f"{key}={value}")]
+    return " ".join(parts)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,102 @@
+"""Marked trials side by side: differing parameters highlighted, metric deltas against the
+first, and their loss and F1 curves overlaid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+from textual_plot import PlotWidget
+
+from hptui.core.errors import HptuiError
+
+from ..format import cell, number, short
+
+STYLES = ("green", "blue", "magenta", "yellow", "cyan", "red", "white")
+METRICS = ("accuracy", "f1", "loss", "precision", "recall", "duration_s")
+
+
+class CompareScreen(Screen[None]):
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, study: str, rows: list[dict[str, Any]], params: list[str]) -> None:
+        super().__init__()
+        self.study = study
+        self.rows = rows
+        self.params = params
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="compare"):
+            yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+            with Horizontal(id="compare-plots"):
+                yield PlotWidget(id="compare-loss")
+                yield PlotWidget(id="compare-f1")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.study}: " + ", ".join(f"#{r['number']}" for r in self.rows)
+        table = self.query_one(DataTable)
+        table.add_column("", key="name")
+        for row in self.rows:
+            table.add_column(f"#{row['number']}", key=str(row["number"]))
+        for name in self.params:
+            values = [row.get(name) for row in self.rows]
+            differs = len({repr(v) for v in values}) > 1
+            label = Text(("≠ " if differs else "  ") + short(name), style="bold" if differs else "")
+            cells = [Text(cell(v), style="bold reverse" if differs else "") for v in values]
+            table.add_row(label, *cells)
+        first = self.rows[0]
+        for metric in METRICS:
+            cells = []
+            for index, row in enumerate(self.rows):
+                value = row.get(metric)
+                text = number(value)
+                base = first.get(metric)
+                if index and isinstance(value, (int, float)) and isinstance(base, (int, float)):
+                    text += f" ({value - base:+.4g})"
+                cells.append(Text(text))
+            table.add_row(Text("  " + short(metric)), *cells)
+        table.add_row(Text("  reason"), *(Text(cell(r.get("reason") or "–")) for r in self.rows))
+        self.query_one("#compare-loss", PlotWidget).set_xlabel("epoch (training loss)")
+        self.query_one("#compare-f1", PlotWidget).set_xlabel("epoch (validation f1)")
+        self._load_curves()
+
+    @work(thread=True, exit_on_error=False)
+    def _load_curves(self) -> None:
+        reader = self.app.reader()  # type: ignore[attr-defined]
+        try:
+            curves = [reader.curve(int(row["_trial_id"])) for row in self.rows]
+        except HptuiError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._plot, curves)
+
+    def _plot(self, curves: list[Any]) -> None:
+        loss = self.query_one("#compare-loss", PlotWidget)
+        f1 = self.query_one("#compare-f1", PlotWidget)
+        for index, (row, curve) in enumerate(zip(self.rows, curves, strict=True)):
+            style = STYLES[index % len(STYLES)]
+            label = f"#{row['number']}"
+            steps = [s for s in curve.steps if s.get("loss") is not None]
+            if len(steps) >= 2:
+                loss.plot([s["epoch_progress"] for s in steps], [s["loss"] for s in steps],
+                          line_style=style, label=label)  # fmt: skip
+            evals = [e for e in curve.evals if e.get("end_of_epoch") and e.get("f1") is not None]
+            if evals:
+                xs = [float(e["epoch"]) for e in evals]
+                ys = [float(e["f1"]) for e in evals]
+                if len(xs) == 1:
+                    xs, ys = [xs[0] - 0.05, xs[0] + 0.05], ys * 2
+                f1.plot(xs, ys, line_style=style, label=label)
+        loss.show_legend()
+        f1.show_legend()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,68 @@
+"""One study: live training, the trials table, and tabs for the space and the analysis."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from ..widgets.live.pane import LivePane
+from ..widgets.trials.pane import TrialsPane
+
+TABS = ("live", "trials", "space", "analysis")
+
+
+class StudyScreen(Screen[None]):
+    """Tabs on 1-4; escape goes back to the studies."""
+
+    BINDINGS = [
+        Binding("1", "tab('live')", "Live"),
+        Binding("2", "tab('trials')", "Trials"),
+        Binding("3", "tab('space')", "Space", show=False),
+        Binding("4", "tab('analysis')", "Analysis", show=False),
+        Binding("w", "start_workers", "Start workers"),
+        Binding("escape", "back", "Studies"),
+    ]
+
+    def __init__(self, study: str) -> None:
+        super().__init__()
+        self.study = study
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial="live", id="study-tabs"):
+            with TabPane("1 Live", id="live"):
+                yield LivePane(self.study)
+            with TabPane("2 Trials", id="trials"):
+                yield TrialsPane(self.study)
+            with TabPane("3 Space", id="space"):
+                yield Static(
+                    "The search-space editor comes here. Today: `hptui study create NAME "
+                    "--space FILE.toml`; the study's space is in its settings.",
+                    classes="placeholder",
+                )
+            with TabPane("4 Analysis", id="analysis"):
+                yield Static(
+                    f"The regression pane comes here. Today: `hptui analyze {self.study}` "
+                    "(it honours the baseline and exclusions marked in the trials tab).",
+                    classes="placeholder",
+                    markup=False,
+                )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.study
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "trials":
+            self.query_one("#trials-grid").focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_start_workers(self) -> None:
+        from .start_workers import StartWorkersScreen
+
+        self.app.push_screen(StartWorkersScreen(self.study))

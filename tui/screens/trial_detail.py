@@ -1,0 +1,131 @@
+"""One trial in full: its config, seed, host, device, versions, curves, reason, and the
+command that re-runs it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual_plot import PlotWidget
+
+from hptui.core.errors import HptuiError
+
+from ..format import cell, duration, number, size
+
+
+class TrialDetailScreen(Screen[None]):
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, study: str, row: dict[str, Any]) -> None:
+        super().__init__()
+        self.study = study
+        self.row = row
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="detail"):
+            yield Static(self._summary(), id="detail-summary")
+            with Horizontal(id="detail-plots"):
+                yield PlotWidget(id="detail-loss")
+                yield PlotWidget(id="detail-evals")
+            yield Static("", id="detail-config")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.study} trial {self.row['number']}"
+        self.query_one("#detail-config", Static).update(self._config())
+        self.query_one("#detail-loss", PlotWidget).set_xlabel("epoch (training loss)")
+        self.query_one("#detail-evals", PlotWidget).set_xlabel("epoch (validation)")
+        self._load_curve()
+
+    def _summary(self) -> Table:
+        row, attrs = self.row, self.row.get("_user_attrs", {})
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        lines = [
+            ("trial", f"{row['number']}  {row.get('state')}"),
+            ("reason", cell(row.get("reason") or "–")),
+            ("accuracy / f1 / loss", _numbers(row, ("accuracy", "f1", "loss"))),
+            ("precision / recall", _numbers(row, ("precision", "recall"))),
+            ("duration", duration(row.get("duration_s"))),
+            ("seed", number(attrs.get("hptui.seed"))),
+            ("host / device", f"{cell(attrs.get('hptui.host', '–'))} / "
+                              f"{cell(attrs.get('hptui.device', '–'))}"),
+            ("examples/s", number(attrs.get("hptui.examples_per_s"))),
+            ("peak memory", size(attrs.get("hptui.peak_memory_bytes"))),
+            ("versions", cell(_versions(attrs.get("hptui.versions")))),
+        ]  # fmt: skip
+        for key, value in lines:
+            table.add_row(key, Text(str(value)))
+        return table
+
+    def _config(self) -> Text:
+        from hptui.core.live import reproduce_command
+        from hptui.core.read import TrialRow
+
+        attrs = self.row.get("_user_attrs", {})
+        config = attrs.get("hptui.config")
+        text = Text()
+        text.append("config\n", style="bold")
+        if isinstance(config, dict):
+            for key in sorted(config):
+                text.append(f"  {key} = {cell(config[key])}\n")
+        else:
+            text.append("  (not recorded: the trial has not started)\n")
+        probe = TrialRow(
+            trial_id=0, number=self.row["number"], state="", params={}, metrics={},
+            value=None, started=None, completed=None, reason=None, user_attrs=attrs,
+        )  # fmt: skip
+        command = reproduce_command(probe)
+        if command:
+            text.append("\nre-run it\n", style="bold")
+            text.append(f"  {command}\n")
+        return text
+
+    @work(thread=True, exit_on_error=False)
+    def _load_curve(self) -> None:
+        try:
+            curve = self.app.reader().curve(int(self.row["_trial_id"]))  # type: ignore[attr-defined]
+        except HptuiError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._plot, curve.steps, curve.evals)
+
+    def _plot(self, steps: list[dict[str, Any]], evals: list[dict[str, Any]]) -> None:
+        loss = self.query_one("#detail-loss", PlotWidget)
+        xs = [s["epoch_progress"] for s in steps if s.get("loss") is not None]
+        ys = [s["loss"] for s in steps if s.get("loss") is not None]
+        if len(xs) >= 2:
+            loss.plot(xs, ys, label="train loss")
+        plot = self.query_one("#detail-evals", PlotWidget)
+        epoch_evals = [e for e in evals if e.get("end_of_epoch")] or evals
+        ex = [float(e["epoch"]) for e in epoch_evals]
+        for metric, style in (("f1", "green"), ("accuracy", "blue"), ("loss", "red")):
+            ys = [e.get(metric) for e in epoch_evals]
+            if ex and all(y is not None for y in ys):
+                if len(ex) == 1:  # one epoch: a short flat segment, so it shows
+                    ex, ys = [ex[0] - 0.05, ex[0] + 0.05], ys * 2
+                plot.plot(ex, ys, line_style=style, label=metric)
+        plot.show_legend()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def _numbers(row: dict[str, Any], keys: tuple[str, ...]) -> str:
+    return " / ".join(number(row.get(k)) for k in keys)
+
+
+def _versions(versions: Any) -> str:
+    if isinstance(versions, dict):
+        return ", ".join(f"{k} {v}" for k, v in versions.items())
+    return json.dumps(versions) if versions is not None else "–"
