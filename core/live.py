@@ -66,8 +66,10 @@ class LiveSnapshot:
     recent: tuple[TrialRow, ...]
     best_by_number: tuple[tuple[int, float], ...]
     best_by_time: tuple[tuple[float, float], ...]
+    values: tuple[tuple[int, float], ...]  # every complete trial's objective, by number
     counts: dict[str, int]
     direction: str
+    objective: str
     read_seconds: float
 
 
@@ -99,6 +101,7 @@ class LiveFeed:
         self._buffers: dict[int, _TrialBuffer] = {}
         info = reader.study(study_name)
         self.direction = info.settings.direction if info.settings else "maximize"
+        self.objective = info.settings.objective if info.settings else "value"
 
     def poll(self) -> LiveSnapshot:
         started = time.perf_counter()
@@ -133,8 +136,16 @@ class LiveFeed:
             recent=tuple(reversed(finished[-self.recent :])),
             best_by_number=by_number,
             best_by_time=by_time,
+            values=tuple(
+                sorted(
+                    (r.number, float(r.value or 0.0))
+                    for r in self._rows.values()
+                    if r.state == "COMPLETE" and _finite(r.value)
+                )
+            ),
             counts=counts,
             direction=self.direction,
+            objective=self.objective,
             read_seconds=time.perf_counter() - started,
         )
 

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
-from textual_plot import PlotWidget
+from textual_plot import HiResMode, PlotWidget
 
 from hptui.core.errors import HptuiError
 
@@ -87,14 +87,14 @@ class CompareScreen(Screen[None]):
             steps = [s for s in curve.steps if s.get("loss") is not None]
             if len(steps) >= 2:
                 loss.plot([s["epoch_progress"] for s in steps], [s["loss"] for s in steps],
-                          line_style=style, label=label)  # fmt: skip
+                          line_style=style, hires_mode=HiResMode.BRAILLE, label=label)  # fmt: skip
             evals = [e for e in curve.evals if e.get("end_of_epoch") and e.get("f1") is not None]
             if evals:
                 xs = [float(e["epoch"]) for e in evals]
                 ys = [float(e["f1"]) for e in evals]
                 if len(xs) == 1:
                     xs, ys = [xs[0] - 0.05, xs[0] + 0.05], ys * 2
-                f1.plot(xs, ys, line_style=style, label=label)
+                f1.plot(xs, ys, line_style=style, hires_mode=HiResMode.BRAILLE, label=label)
         loss.show_legend()
         f1.show_legend()
 

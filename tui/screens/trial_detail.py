@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
-from textual_plot import PlotWidget
+from textual_plot import HiResMode, PlotWidget
 
 from hptui.core.errors import HptuiError
 
@@ -105,7 +105,7 @@ class TrialDetailScreen(Screen[None]):
         xs = [s["epoch_progress"] for s in steps if s.get("loss") is not None]
         ys = [s["loss"] for s in steps if s.get("loss") is not None]
         if len(xs) >= 2:
-            loss.plot(xs, ys, label="train loss")
+            loss.plot(xs, ys, hires_mode=HiResMode.BRAILLE, label="train loss")
         plot = self.query_one("#detail-evals", PlotWidget)
         epoch_evals = [e for e in evals if e.get("end_of_epoch")] or evals
         ex = [float(e["epoch"]) for e in epoch_evals]
@@ -114,7 +114,7 @@ class TrialDetailScreen(Screen[None]):
             if ex and all(y is not None for y in ys):
                 if len(ex) == 1:  # one epoch: a short flat segment, so it shows
                     ex, ys = [ex[0] - 0.05, ex[0] + 0.05], ys * 2
-                plot.plot(ex, ys, line_style=style, label=metric)
+                plot.plot(ex, ys, line_style=style, hires_mode=HiResMode.BRAILLE, label=metric)
         plot.show_legend()
 
     def action_back(self) -> None:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
-from textual_plot import PlotWidget
+from textual_plot import HiResMode, PlotWidget
 
 from hptui.core.errors import HptuiError
 from hptui.core.live import LiveFeed, LiveSnapshot
@@ -68,7 +68,9 @@ class LivePane(Vertical):
 
     def _show(self, snapshot: LiveSnapshot) -> None:
         self.snapshot = snapshot
-        counts = "  ".join(f"{k.lower()} {v}" for k, v in sorted(snapshot.counts.items()))
+        counts = "  ".join(
+            f"{k.lower()} {v}" for k, v in sorted(snapshot.counts.items()) if k != "RUNNING"
+        )
         summary = f"{len(snapshot.running)} running   {counts or 'no trials yet'}"
         if not snapshot.running:
             summary += "   (w: start workers)"
@@ -101,21 +103,35 @@ class LivePane(Vertical):
                 card.call_after_refresh(setattr, card, "trial", trial)
 
     def _plot_best(self, snapshot: LiveSnapshot) -> None:
+        """Every complete trial as a dot (by number), the best so far as a step line."""
         points = snapshot.best_by_time if self.by_time else snapshot.best_by_number
-        key = (self.by_time, points)
+        key = (self.by_time, points, snapshot.values)
         if key == self._plotted:
             return
         self._plotted = key
         plot = self.query_one("#live-best", PlotWidget)
         plot.clear()
-        plot.set_xlabel("hours" if self.by_time else "trial")
-        plot.set_ylabel(f"best {snapshot.direction[:3]}")
+        plot.set_xlabel("hours since the first start" if self.by_time else "trial number")
+        plot.set_ylabel(f"best {snapshot.objective}")
+        if not self.by_time and snapshot.values:
+            plot.scatter(
+                [float(n) for n, _ in snapshot.values],
+                [v for _, v in snapshot.values],
+                marker="·",
+                marker_style="dim",
+            )
         if points:
-            xs = [float(x) for x, _ in points]
-            ys = [y for _, y in points]
+            xs: list[float] = []
+            ys: list[float] = []
+            for x, y in points:
+                if ys:  # hold the previous best until this point: a step, not a slope
+                    xs.append(float(x))
+                    ys.append(ys[-1])
+                xs.append(float(x))
+                ys.append(y)
             if len(xs) == 1:
                 xs, ys = [xs[0], xs[0] + 1], [ys[0], ys[0]]
-            plot.plot(xs, ys)
+            plot.plot(xs, ys, line_style="bold", hires_mode=HiResMode.BRAILLE)
 
     def action_toggle_axis(self) -> None:
         self.by_time = not self.by_time

@@ -21,12 +21,12 @@ class StudiesTable(DataTable[Any]):
         self.add_column("study", key="study")
         self.add_column("objective", key="objective")
         self.add_column("sampler", key="sampler")
-        for state in STATES:
-            self.add_column(state.lower()[:4] if state != "COMPLETE" else "done", key=state)
+        for state, label in zip(STATES, ("run", "done", "prun", "fail", "wait"), strict=True):
+            self.add_column(label, key=state)
         self.add_column("best", key="best")
         self.add_column("#", key="best_number")
-        self.add_column("per h", key="rate")
-        self.add_column("workers", key="workers")
+        self.add_column("/h", key="rate")
+        self.add_column("wkr", key="workers")
 
     def show(self, studies: list[Any], rates: dict[int, float], workers: list[Any]) -> None:
         current = self.current_study()

@@ -1,0 +1,107 @@
+"""A study database with fixed contents for console tests and snapshots.
+
+Written through Optuna's and hptui's own APIs (study settings, trials with fixed times, step
+and evaluation rows through the core recorder), so the console reads it exactly as it reads a
+worker's output, while every number, time and age on screen stays the same from run to run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+START = datetime(2026, 11, 20, 10, 0, 0)
+NOW = START + timedelta(hours=1)
+CLOCK = NOW.timestamp()
+
+SPACE = {
+    "fixed": {"model": "tiny-distilbert", "num_epochs": 3, "train_limit": 64, "eval_limit": 32},
+    "params": {
+        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},
+        "train_batch_size": {"type": "categorical", "choices": [16, 32]},
+        "weight_decay": {"type": "categorical", "choices": [0.0, 0.01]},
+    },
+}
+# number: (learning_rate, batch, weight_decay, accuracy, f1, loss, state, reason)
+TRIALS = [
+    (0, 2e-5, 16, 0.0, 0.8235, 0.8791, 0.4012, "COMPLETE", "completed"),
+    (1, 5e-5, 32, 0.01, 0.8407, 0.8874, 0.3820, "COMPLETE", "completed"),
+    (2, 1e-5, 16, 0.01, 0.6838, 0.8122, 0.6199, "COMPLETE", "predicts one class only"),
+    (3, 8e-5, 32, 0.0, 0.8578, 0.9012, 0.3544, "COMPLETE", "completed"),
+    (4, 3e-5, 16, 0.0, None, None, None, "FAIL", "out of memory: [/] CUDA [bold]x"),
+    (5, 6e-5, 32, 0.01, 0.8480, 0.8941, 0.3701, "COMPLETE", "completed"),
+    (6, 4e-5, 16, 0.01, None, None, None, "RUNNING", None),
+]
+
+
+def build(path: Path, study: str = "mrpc-tpe") -> str:
+    """Write the fixed study into a new SQLite file; returns its storage URL."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.trial import TrialState
+
+    from hptui.core.events import EvalEvent, StepEvent
+    from hptui.core.records import StepRecorder, log_event
+    from hptui.core.space import parse_space
+    from hptui.core.storage import engine, optuna_storage
+    from hptui.core.study import SETTINGS_ATTR, StudySettings
+
+    url = f"sqlite:///{path}"
+    settings = StudySettings(space=parse_space(SPACE), sampler="tpe", seed=7)
+    storage = optuna_storage(url)
+    created = optuna.create_study(storage=storage, study_name=study, direction="maximize")
+    created.set_user_attr(SETTINGS_ATTR, settings.to_json())
+    distributions = {
+        "learning_rate": FloatDistribution(1e-5, 1e-4, log=True),
+        "train_batch_size": CategoricalDistribution([16, 32]),
+        "weight_decay": CategoricalDistribution([0.0, 0.01]),
+    }
+    db = engine(url)
+    for number, lr, batch, wd, acc, f1, loss, state, reason in TRIALS:
+        started = START + timedelta(minutes=7 * number)
+        finished = state != "RUNNING"
+        metrics = {}
+        if acc is not None:
+            metrics = {"accuracy": acc, "f1": f1, "loss": loss, "precision": f1, "recall": 0.9}
+        config = {
+            "model": "tiny-distilbert", "learning_rate": lr, "train_batch_size": batch,
+            "weight_decay": wd, "num_epochs": 3, "seed": 42, "train_limit": 64,
+        }  # fmt: skip
+        attrs = {"hptui.config": config, "hptui.seed": 42}
+        if finished:
+            attrs.update({
+                "hptui.reason": reason, "hptui.metrics": metrics, "hptui.host": "gpu-box-1",
+                "hptui.device": "cuda:0", "hptui.examples_per_s": 1250.5,
+                "hptui.versions": {"python": "3.11.7", "torch": "2.13.0"},
+            })  # fmt: skip
+        trial = optuna.trial.create_trial(
+            state=TrialState[state],
+            value=f1 if state == "COMPLETE" else None,
+            params={"learning_rate": lr, "train_batch_size": batch, "weight_decay": wd},
+            distributions=distributions,
+            user_attrs=attrs,
+        )
+        trial.datetime_start = started
+        trial.datetime_complete = started + timedelta(minutes=5) if finished else None
+        created.add_trial(trial)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(created._study_id, number)
+        log_event(db, created._study_id, trial_id, state, reason)
+        if state in ("COMPLETE", "RUNNING"):
+            recorder = StepRecorder(db, trial_id)
+            epochs = 3 if finished else 2
+            for step in range(1, 12 * epochs + 1):
+                progress = step / 12
+                recorder.add_step(
+                    StepEvent(step, int((step - 1) // 12) + 1, progress,
+                              0.7 * (0.92**step) + 0.01 * number, lr, 1.0, 1200.0)
+                )  # fmt: skip
+                if step % 12 == 0:
+                    epoch = step // 12
+                    recorder.add_eval(
+                        EvalEvent(step, epoch, True,
+                                  {"loss": 0.6 - 0.05 * epoch, "accuracy": 0.7 + 0.04 * epoch,
+                                   "f1": 0.81 + 0.02 * epoch, "precision": 0.8, "recall": 0.9},
+                                  2.0)
+                    )  # fmt: skip
+            recorder.flush()
+    return url
