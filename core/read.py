@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .storage import TABLES, engine, optuna_storage
+from .storage import TABLES, engine, optuna_storage, table_names
 from .study import SETTINGS_ATTR, StudyError, StudySettings
 
 if TYPE_CHECKING:
@@ -100,10 +100,13 @@ class TrialCursor:
 class StudyReader:
     """Reads one storage. Cheap to create; safe to use from a worker thread."""
 
-    def __init__(self, storage_url: str) -> None:
-        optuna_storage(storage_url)  # creates or upgrades Optuna's schema if needed
+    def __init__(self, storage_url: str, *, read_only: bool = True) -> None:
+        # Reading needs read access only: nothing is created or upgraded, and a missing or
+        # foreign database is a StorageError naming it. Writers pass read_only=False.
+        optuna_storage(storage_url, read_only=read_only)
         self.url = storage_url
-        self.engine = engine(storage_url)
+        self.engine = engine(storage_url, read_only=read_only)
+        self._tables = table_names(self.engine)
         self._distributions: dict[str, Any] = {}
         self._finished: dict[int, dict[int, TrialRow]] = {}
 
@@ -208,7 +211,7 @@ class StudyReader:
                 sa.select(events.c.id, events.c.trial_id).where(
                     events.c.study_id == study_id, events.c.id > cursor.event_id
                 )
-            ).all()
+            ).all() if self._has_table(events.name) else []  # fmt: skip
         ids = set(new_trials) | {row.trial_id for row in changed}
         next_cursor = TrialCursor(
             max([cursor.trial_id, *new_trials]), max([cursor.event_id, *(r.id for r in changed)])
@@ -219,6 +222,8 @@ class StudyReader:
         import sqlalchemy as sa
 
         def after(table: sa.Table, cursor: int) -> list[dict[str, Any]]:
+            if not self._has_table(table.name):
+                return []
             query = (
                 sa.select(table)
                 .where(table.c.trial_id == trial_id, table.c.id > cursor)
@@ -327,6 +332,8 @@ class StudyReader:
         import sqlalchemy as sa
 
         events = TABLES.events
+        if not self._has_table(events.name):
+            return {}  # a plain Optuna database: no hptui tables, no reasons
         query = (
             sa.select(events.c.trial_id, events.c.reason)
             .where(events.c.study_id == study_id, events.c.reason.is_not(None))
@@ -335,6 +342,13 @@ class StudyReader:
         if trial_ids is not None:
             query = query.where(events.c.trial_id.in_(sorted(trial_ids)))
         return {row.trial_id: row.reason for row in c.execute(query)}
+
+    def _has_table(self, name: str) -> bool:
+        """hptui's tables may be missing from a database plain Optuna wrote (a worker
+        may add them later: look again before saying no)."""
+        if name not in self._tables:
+            self._tables = table_names(self.engine)
+        return name in self._tables
 
     def _distribution(self, distribution_json: str) -> Any:
         if distribution_json not in self._distributions:
