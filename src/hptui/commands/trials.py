@@ -7,21 +7,14 @@ import math
 import sys
 from typing import Any
 
-from hptui.core.export import flat_rows, refresh_flat_table, sort_rows, to_csv, to_json, write_file
+from hptui.core.export import flat_rows, sort_rows, to_csv, to_json, write_file
 from hptui.core.read import StudyReader
 
 
 def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from hptui.core.storage import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL
-    from hptui.core.study import load_study
-    from hptui.core.worker import fail_stale
-
-    reader = StudyReader(args.storage)
-    heartbeat = (HEARTBEAT_INTERVAL, HEARTBEAT_GRACE)
-    study = load_study(args.name, args.storage, heartbeat=heartbeat)
-    fail_stale(study, reader.engine, HEARTBEAT_GRACE)
-    refresh_flat_table(reader, args.name)
-    return flat_rows(reader, args.name)
+    """The study's trials, read with read access only: a read never writes (the flat
+    `hptui_trials` table is kept by the writers, and lost workers are failed by workers)."""
+    return flat_rows(StudyReader(args.storage), args.name)
 
 
 def run_trials(args: argparse.Namespace) -> int:
