@@ -48,7 +48,7 @@ class TrialRow:
     number: int
     state: str
     params: dict[str, Any]
-    metrics: dict[str, float]
+    metrics: dict[str, Any]  # floats; a value no one can read is "unreadable: ..." text
     value: float | None
     started: datetime | None
     completed: datetime | None
@@ -131,9 +131,7 @@ class StudyReader:
             best = self._best_values(c)
         result = []
         for study_id, name in studies:
-            settings = (
-                StudySettings.from_json(json.loads(attrs[study_id])) if study_id in attrs else None
-            )
+            settings = _settings(attrs.get(study_id))
             direction = settings.direction if settings else "maximize"
             value, number = best.get((study_id, direction), (None, None))
             result.append(
@@ -309,7 +307,7 @@ class StudyReader:
         rows = []
         for trial_id, number, state, started, completed in trials:
             user = by_trial_attrs.get(trial_id, {})
-            metrics = user.get("hptui.metrics") or {k: user[k] for k in METRICS if k in user}
+            metrics = _metrics(user)
             rows.append(
                 TrialRow(
                     trial_id=trial_id,
@@ -356,6 +354,34 @@ class StudyReader:
 
             self._distributions[distribution_json] = json_to_distribution(distribution_json)
         return self._distributions[distribution_json]
+
+
+def _settings(value_json: str | None) -> StudySettings | None:
+    """A study's stored settings; ones plain Optuna (or a hand) overwrote read as none."""
+    if value_json is None:
+        return None
+    try:
+        return StudySettings.from_json(json.loads(value_json))
+    except Exception:  # any malformed value: the study still lists, without settings
+        return None
+
+
+def _metrics(user: dict[str, Any]) -> dict[str, Any]:
+    """Final metrics from the trial's attributes. Values plain Optuna may have stored there
+    (`f1={...}`, `hptui.metrics="oops"`) are shown as marked text, never a crash."""
+    stored = user.get("hptui.metrics")
+    source = stored if isinstance(stored, dict) and stored else user
+    names = stored if isinstance(stored, dict) and stored else METRICS
+    metrics: dict[str, Any] = {}
+    for name in names:
+        if name not in source:
+            continue
+        value = source[name]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            metrics[name] = float(value)
+        elif value is not None:
+            metrics[name] = "unreadable: " + json.dumps(value, default=str)[:40]
+    return metrics
 
 
 def _stored_reason(state: Any, user_attrs: dict[str, Any]) -> str | None:
