@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .export import update_flat_table
 from .model_cards import TRAIN_FIELDS, CardRecord, describe
 from .space import SearchSpace, SpaceError, parse_space
 from .storage import optuna_storage
@@ -134,6 +135,7 @@ def import_cards(
         )
         outcome = f"imported ({objective} = {value})" if value is not None else f"FAIL: {reason}"
         cards.append((record.name, outcome, describe(record)))
+    update_flat_table(storage_url, study_name)  # the typed table for users' own SQL
     done = sum(1 for _, outcome, _ in cards if outcome.startswith("imported"))
     left = len(records) - len(usable)
     return ImportReport(

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
 
 DEFAULT_MODEL = "distilbert-base-uncased"
 # length-grouped: shuffled batches of similar-length pairs, as the HF Trainer's old
 # group_by_length; random: plain shuffled batches.
 BATCHING = ("length-grouped", "random")
+DEVICE_PATTERN = re.compile(r"(auto|cpu|mps|cuda(:[0-9]{1,3})?)")
+# torch seeds are unsigned 64-bit; Optuna's samplers take numpy seeds below 2**32.
+MAX_TRAIN_SEED = 2**64 - 1
+MAX_SAMPLER_SEED = 2**32 - 1
+MAX_NAME_LENGTH = 128
 
 
 def _positive_int(value: Any) -> str | None:
@@ -41,6 +47,18 @@ def _unit_interval_open(value: float) -> str | None:
 
 def _seq_length(value: int) -> str | None:
     return None if 8 <= value <= 8192 else "must be an integer between 8 and 8192"
+
+
+def _device_format(value: str) -> str | None:
+    if DEVICE_PATTERN.fullmatch(value):
+        return None
+    return "must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
+def _seed(value: int) -> str | None:
+    if 0 <= value <= MAX_TRAIN_SEED:
+        return None
+    return "must be an integer from 0 to 2**64 - 1 (torch's seed range)"
 
 
 def _checked(check: Any = None, help: str = "", **kwargs: Any) -> Any:
@@ -76,9 +94,7 @@ class TrainConfig:
     eval_batch_size: int = _checked(_positive_int, "examples per evaluation batch", default=64)
     max_seq_length: int = _checked(_seq_length, "tokens per pair after truncation", default=128)
     num_epochs: int = _checked(_positive_int, "passes over the training data", default=3)
-    seed: int = _checked(
-        lambda v: None if v >= 0 else "must be >= 0", "seed for init and order", default=42
-    )
+    seed: int = _checked(_seed, "seed for init and order", default=42)
     train_limit: int | None = _checked(
         _positive_int, "use only the first N training pairs", default=None
     )
@@ -93,15 +109,7 @@ class TrainConfig:
     eval_every_steps: int | None = _checked(
         _positive_int, "also evaluate every N steps (epoch ends always)", default=None
     )
-    device: str = _checked(
-        lambda v: (
-            None
-            if v in ("auto", "cpu") or v.startswith(("cuda", "mps"))
-            else "must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
-        ),
-        "where to train",
-        default="auto",
-    )
+    device: str = _checked(_device_format, "where to train", default="auto")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -112,7 +120,7 @@ class TrainConfig:
             if value is not None and check is not None:
                 problem = check(value)
                 if problem:
-                    raise ConfigError(f.name, f"{problem} (got {value!r})")
+                    raise ConfigError(f.name, f"{problem} (got {shown(value)})")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TrainConfig:
@@ -156,7 +164,60 @@ def load_config(
     if path is not None:
         values.update(read_toml(path))
     values.update(parse_overrides(overrides))
-    return TrainConfig.from_mapping(values)
+    config = TrainConfig.from_mapping(values)
+    check_device(config.device)
+    return config
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this host does not have, before any model or data is loaded (so a
+    worker fails its preflight instead of failing trials). 'auto' and 'cpu' need nothing;
+    torch is imported only when a GPU is asked for."""
+    if device in ("auto", "cpu"):
+        return
+    problem = _device_format(device)
+    if problem:
+        raise ConfigError("device", f"{problem} (got {shown(device)})")
+    import torch
+
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError("device", "mps is not available on this host; use cpu or auto")
+        return
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "device", f"{device}: this host has no CUDA GPU torch can use; use cpu or auto"
+        )
+    count = torch.cuda.device_count()
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        raise ConfigError(
+            "device", f"{device}: this host has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}"
+        )
+
+
+def check_sampler_seed(seed: int | None) -> None:
+    """A study's sampler seed must be one Optuna's samplers (numpy) accept."""
+    if seed is not None and not 0 <= seed <= MAX_SAMPLER_SEED:
+        raise ConfigError("--seed", f"must be from 0 to 2**32 - 1 (got {shown(seed)})")
+
+
+def check_study_name(name: str, what: str = "study name") -> None:
+    """Study names also name log files and appear in shells: refuse the ones that are
+    paths, empty, invisible or huge (one place, for every front end)."""
+    problem = None
+    if not name.strip():
+        problem = "must not be empty or blank"
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        problem = "must not contain control characters (newline, tab, NUL...)"
+    elif "/" in name or "\\" in name or name in (".", ".."):
+        problem = "must not be a path (no / or \\, not . or ..)"
+    elif name != name.strip():
+        problem = "must not start or end with spaces"
+    elif len(name) > MAX_NAME_LENGTH:
+        problem = f"is {len(name)} characters; keep it to {MAX_NAME_LENGTH}"
+    if problem:
+        raise ConfigError(f"{what} {shown(name)}", f"{problem}; e.g. lr-sweep-2")
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -167,8 +228,14 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError("--config", f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError("--config", f"{path} is a folder; give a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("--config", f"{path} is not a UTF-8 text file") from None
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
@@ -198,7 +265,7 @@ def _parse_text(key: str, raw: str, type_name: str) -> Any:
             return float(raw)
     except ValueError:
         kind = "an integer" if type_name.startswith("int") else "a number"
-        raise ConfigError(key, f"must be {kind} (got {raw!r})") from None
+        raise ConfigError(key, f"must be {kind} (got {shown(raw)})") from None
     return raw
 
 
@@ -210,19 +277,19 @@ def _coerce(key: str, value: Any, type_name: Any) -> Any:
             return None
         raise ConfigError(key, "must be set (got none)")
     if isinstance(value, bool):
-        raise ConfigError(key, f"must not be a boolean (got {value!r})")
+        raise ConfigError(key, f"must not be a boolean (got {shown(value)})")
     if type_name.startswith("int"):
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if not isinstance(value, int):
-            raise ConfigError(key, f"must be an integer (got {value!r})")
+            raise ConfigError(key, f"must be an integer (got {shown(value)})")
         return value
     if type_name.startswith("float"):
         if not isinstance(value, (int, float)):
-            raise ConfigError(key, f"must be a number (got {value!r})")
+            raise ConfigError(key, f"must be a number (got {shown(value)})")
         return float(value)
     if not isinstance(value, str):
-        raise ConfigError(key, f"must be a string (got {value!r})")
+        raise ConfigError(key, f"must be a string (got {shown(value)})")
     return value
 
 

@@ -21,3 +21,10 @@ class DataNotFoundError(HptuiError):
 
 class ModelNotFoundError(HptuiError):
     """The model could not be loaded from the name, folder or hub id given."""
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A user's value as a message quotes it: repr (so control characters are visible)
+    and cut to `limit` characters, so a 10 KB argument still gives one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -41,7 +41,7 @@ def marks_from_attrs(user_attrs: dict[str, Any]) -> Marks:
 
 def load_marks(storage_url: str, study_name: str) -> Marks:
     """The study's marks, read without writing anything."""
-    return marks_from_attrs(_summary(storage_url, study_name).user_attrs)
+    return marks_from_attrs(_summary(storage_url, study_name, read_only=True).user_attrs)
 
 
 def set_baseline(storage_url: str, study_name: str, number: int | None) -> Marks:
@@ -67,10 +67,10 @@ def set_excluded(
     return marks_from_attrs(study.user_attrs)
 
 
-def _summary(storage_url: str, study_name: str) -> Any:
+def _summary(storage_url: str, study_name: str, *, read_only: bool = False) -> Any:
     from .storage import optuna_storage
 
-    storage = optuna_storage(storage_url)
+    storage = optuna_storage(storage_url, read_only=read_only)
     for summary in storage.get_all_studies():
         if summary.study_name == study_name:
             return summary

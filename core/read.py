@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .storage import TABLES, engine, optuna_storage
+from .storage import TABLES, engine, optuna_storage, table_names
 from .study import SETTINGS_ATTR, StudyError, StudySettings
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class TrialRow:
     number: int
     state: str
     params: dict[str, Any]
-    metrics: dict[str, float]
+    metrics: dict[str, Any]  # floats; a value no one can read is "unreadable: ..." text
     value: float | None
     started: datetime | None
     completed: datetime | None
@@ -100,10 +100,13 @@ class TrialCursor:
 class StudyReader:
     """Reads one storage. Cheap to create; safe to use from a worker thread."""
 
-    def __init__(self, storage_url: str) -> None:
-        optuna_storage(storage_url)  # creates or upgrades Optuna's schema if needed
+    def __init__(self, storage_url: str, *, read_only: bool = True) -> None:
+        # Reading needs read access only: nothing is created or upgraded, and a missing or
+        # foreign database is a StorageError naming it. Writers pass read_only=False.
+        optuna_storage(storage_url, read_only=read_only)
         self.url = storage_url
-        self.engine = engine(storage_url)
+        self.engine = engine(storage_url, read_only=read_only)
+        self._tables = table_names(self.engine)
         self._distributions: dict[str, Any] = {}
         self._finished: dict[int, dict[int, TrialRow]] = {}
 
@@ -128,9 +131,7 @@ class StudyReader:
             best = self._best_values(c)
         result = []
         for study_id, name in studies:
-            settings = (
-                StudySettings.from_json(json.loads(attrs[study_id])) if study_id in attrs else None
-            )
+            settings = _settings(attrs.get(study_id))
             direction = settings.direction if settings else "maximize"
             value, number = best.get((study_id, direction), (None, None))
             result.append(
@@ -208,7 +209,7 @@ class StudyReader:
                 sa.select(events.c.id, events.c.trial_id).where(
                     events.c.study_id == study_id, events.c.id > cursor.event_id
                 )
-            ).all()
+            ).all() if self._has_table(events.name) else []  # fmt: skip
         ids = set(new_trials) | {row.trial_id for row in changed}
         next_cursor = TrialCursor(
             max([cursor.trial_id, *new_trials]), max([cursor.event_id, *(r.id for r in changed)])
@@ -219,6 +220,8 @@ class StudyReader:
         import sqlalchemy as sa
 
         def after(table: sa.Table, cursor: int) -> list[dict[str, Any]]:
+            if not self._has_table(table.name):
+                return []
             query = (
                 sa.select(table)
                 .where(table.c.trial_id == trial_id, table.c.id > cursor)
@@ -304,7 +307,7 @@ class StudyReader:
         rows = []
         for trial_id, number, state, started, completed in trials:
             user = by_trial_attrs.get(trial_id, {})
-            metrics = user.get("hptui.metrics") or {k: user[k] for k in METRICS if k in user}
+            metrics = _metrics(user)
             rows.append(
                 TrialRow(
                     trial_id=trial_id,
@@ -327,6 +330,8 @@ class StudyReader:
         import sqlalchemy as sa
 
         events = TABLES.events
+        if not self._has_table(events.name):
+            return {}  # a plain Optuna database: no hptui tables, no reasons
         query = (
             sa.select(events.c.trial_id, events.c.reason)
             .where(events.c.study_id == study_id, events.c.reason.is_not(None))
@@ -336,12 +341,47 @@ class StudyReader:
             query = query.where(events.c.trial_id.in_(sorted(trial_ids)))
         return {row.trial_id: row.reason for row in c.execute(query)}
 
+    def _has_table(self, name: str) -> bool:
+        """hptui's tables may be missing from a database plain Optuna wrote (a worker
+        may add them later: look again before saying no)."""
+        if name not in self._tables:
+            self._tables = table_names(self.engine)
+        return name in self._tables
+
     def _distribution(self, distribution_json: str) -> Any:
         if distribution_json not in self._distributions:
             from optuna.distributions import json_to_distribution
 
             self._distributions[distribution_json] = json_to_distribution(distribution_json)
         return self._distributions[distribution_json]
+
+
+def _settings(value_json: str | None) -> StudySettings | None:
+    """A study's stored settings; ones plain Optuna (or a hand) overwrote read as none."""
+    if value_json is None:
+        return None
+    try:
+        return StudySettings.from_json(json.loads(value_json))
+    except Exception:  # any malformed value: the study still lists, without settings
+        return None
+
+
+def _metrics(user: dict[str, Any]) -> dict[str, Any]:
+    """Final metrics from the trial's attributes. Values plain Optuna may have stored there
+    (`f1={...}`, `hptui.metrics="oops"`) are shown as marked text, never a crash."""
+    stored = user.get("hptui.metrics")
+    source = stored if isinstance(stored, dict) and stored else user
+    names = stored if isinstance(stored, dict) and stored else METRICS
+    metrics: dict[str, Any] = {}
+    for name in names:
+        if name not in source:
+            continue
+        value = source[name]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            metrics[name] = float(value)
+        elif value is not None:
+            metrics[name] = "unreadable: " + json.dumps(value, default=str)[:40]
+    return metrics
 
 
 def _stored_reason(state: Any, user_attrs: dict[str, Any]) -> str | None:
@@ -397,17 +437,3 @@ def study_rates(reader: StudyReader) -> dict[int, float]:
             if count >= 2 and hours > 0:
                 rates[int(study_id)] = count / hours
     return rates
-
-
-def open_reader(storage_url: str) -> StudyReader:
-    """A reader for an existing storage: a missing SQLite file is an error naming the path
-    and the way on, and nothing is created."""
-    from .storage import StorageError, sqlite_path
-
-    path = sqlite_path(storage_url)
-    if path is not None and not path.is_file():
-        raise StorageError(
-            f"no database at {path}: create a study there (`hptui study create NAME --space "
-            "FILE.toml`, or n in the console) or open another file"
-        )
-    return StudyReader(storage_url)

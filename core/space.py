@@ -26,14 +26,15 @@ import dataclasses
 import itertools
 import json
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import TrainConfig, field_names
-from .errors import ConfigError, HptuiError
+from .config import TrainConfig, check_device, field_names
+from .errors import ConfigError, HptuiError, shown
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -170,21 +171,45 @@ class SearchSpace:
         """The training config of one trial: fixed values, sampled params, then
         machine-local settings (data_dir, device) that are not part of the study."""
         values = {**self.fixed_values(), **params}
+        if not machine.get("data_dir") and os.environ.get("HPTUI_DATA_DIR"):
+            machine = {**machine, "data_dir": os.environ["HPTUI_DATA_DIR"]}
         values.update({k: v for k, v in machine.items() if v is not None})
-        return TrainConfig.from_mapping(values)
+        config = TrainConfig.from_mapping(values)
+        if machine:  # a worker's host must have the device: fail its preflight, not trials
+            check_device(config.device)
+        return config
 
 
 def load_space(path: str | Path) -> SearchSpace:
-    """Read and validate a TOML space; every problem names the parameter and the fix."""
+    """Read and validate a TOML space; every problem names the parameter and the fix.
+
+    A relative `data_dir` is resolved against the space file's folder and stored absolute,
+    so workers started from any folder find the data (a worker's --data-dir or
+    $HPTUI_DATA_DIR still overrides it on that host)."""
     path = Path(path)
     try:
         with path.open("rb") as handle:
             raw = tomllib.load(handle)
     except FileNotFoundError:
         raise SpaceError("--space", f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise SpaceError("--space", f"{path} is a folder; give a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpaceError("--space", f"{path} is not valid TOML: {exc}") from None
-    return parse_space(raw)
+    except UnicodeDecodeError:
+        raise SpaceError("--space", f"{path} is not a UTF-8 text file") from None
+    except OSError as exc:
+        raise SpaceError("--space", f"cannot read {path}: {exc.strerror}") from None
+    return parse_space(_absolute_data_dir(raw, path.resolve().parent))
+
+
+def _absolute_data_dir(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    fixed = raw.get("fixed")
+    if isinstance(fixed, dict) and isinstance(fixed.get("data_dir"), str):
+        data_dir = Path(fixed["data_dir"]).expanduser()
+        if fixed["data_dir"] and not data_dir.is_absolute():
+            raw = {**raw, "fixed": {**fixed, "data_dir": str((folder / data_dir).resolve())}}
+    return raw
 
 
 def parse_space(raw: Mapping[str, Any]) -> SearchSpace:
@@ -194,7 +219,12 @@ def parse_space(raw: Mapping[str, Any]) -> SearchSpace:
             sorted(unknown_sections)[0],
             "unknown section; a space has [fixed] and [params.NAME] tables",
         )
-    fixed = dict(raw.get("fixed", {}))
+    fixed_raw = raw.get("fixed", {})
+    if not isinstance(fixed_raw, Mapping):
+        raise SpaceError(
+            "fixed", f"must be a table: [fixed] then key = value lines (got {shown(fixed_raw)})"
+        )
+    fixed = dict(fixed_raw)
     params_raw = raw.get("params", {})
     if not isinstance(params_raw, Mapping):
         raise SpaceError("params", "must be tables: [params.learning_rate] ...")

@@ -6,14 +6,24 @@ tables Optuna has no place for, in the same database, through SQLAlchemy (so SQL
 PostgreSQL both work): per-step curves, per-evaluation metrics, a trial event log that
 readers follow with a cursor, and the slots that make "N trials in total" exact across
 workers.
+
+Two ways in. Writers (`study create`, workers, imports) open a storage normally: hptui's
+tables are created with the study, race-safely, so workers started at the same instant on a
+fresh study never trip over each other. Readers pass `read_only=True`: SQLite is opened with
+`mode=ro` (so a file the user may only read works), PostgreSQL sessions are read-only
+transactions, nothing is created or upgraded, and a missing, foreign or damaged database is a
+one-line `StorageError` naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .errors import HptuiError
 
@@ -27,10 +37,21 @@ DEFAULT_STORAGE = "sqlite:///runs.db"
 SQLITE_BUSY_TIMEOUT = 120
 HEARTBEAT_INTERVAL = 10
 HEARTBEAT_GRACE = 60
+# Tables every Optuna RDB storage has; a database without them is not Optuna's.
+OPTUNA_TABLES = ("studies", "trials", "version_info", "alembic_version")
+# Tries at creating tables when another process creates them at the same moment.
+CREATE_TRIES = 8
+_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<secret>[^@\s]*)@")
 
 
 class StorageError(HptuiError):
     """The storage URL is malformed or the database cannot be reached."""
+
+
+def redact(text: str) -> str:
+    """`text` with the password of every database URL in it replaced by ***, for anything
+    printed or logged (`postgresql://me:secret@host/db` -> `postgresql://me:***@host/db`)."""
+    return _PASSWORD.sub(r"\g<head>:***@", text)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -40,6 +61,20 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///")).expanduser()
 
 
+def check_url(url: str) -> None:
+    """Refuse a storage URL hptui cannot use, naming it and the fix (cheap: no imports)."""
+    fix = "use sqlite:///FILE.db or postgresql://USER@HOST/DB"
+    if not url or any(ord(ch) < 32 for ch in url):
+        raise StorageError(f"--storage {url!r}: empty or has control characters; {fix}")
+    if url.startswith("sqlite:") and not url.startswith("sqlite:///"):
+        raise StorageError(f"--storage {url!r}: an in-memory or malformed SQLite URL; {fix}")
+    path = sqlite_path(url)
+    if path is not None and (not str(path).strip() or str(path) in (".", "/")):
+        raise StorageError(f"--storage {url!r}: no file name; e.g. sqlite:///runs.db")
+    if path is None and "://" not in url:
+        raise StorageError(f"--storage {redact(url)!r}: not a database URL; {fix}")
+
+
 def log_dir_for(url: str) -> Path:
     """Worker logs go next to the SQLite file, or under ./hptui-logs for a server."""
     path = sqlite_path(url)
@@ -47,35 +82,151 @@ def log_dir_for(url: str) -> Path:
     return base / "hptui-logs"
 
 
+def require_database(url: str) -> None:
+    """A command that needs an existing study refuses a missing SQLite file before anything
+    creates it (a mistyped --storage must not leave an empty database behind)."""
+    check_url(url)
+    path = sqlite_path(url)
+    if path is not None:
+        _readable_file(path)
+
+
+def _readable_file(path: Path) -> None:
+    if path.is_dir():
+        raise StorageError(
+            f"{path}: is a folder, not a database file; pass --storage sqlite:///FILE"
+        )
+    if not path.exists():
+        raise StorageError(
+            f"{path}: no such database; create a study there with `hptui study create NAME "
+            f"--space FILE.toml --storage sqlite:///{path}`, or pass --storage (or set "
+            "$HPTUI_STORAGE) to point at an existing one"
+        )
+
+
+def _describe_sqlite_error(path: Path, exc: BaseException) -> StorageError:
+    """One line for what SQLite said about a file."""
+    text = str(exc) or type(exc).__name__
+    if "not a database" in text or "malformed" in text or "encrypted" in text:
+        return StorageError(f"{path}: not a SQLite database ({text})")
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return StorageError(
+            f"{path}: cannot be written ({text}); check the permissions of the file and its "
+            "folder, or pass --storage to use another file"
+        )
+    return StorageError(f"{path}: {text}")
+
+
 def _prepare_sqlite(path: Path) -> None:
     """WAL lets readers and the writer work at once; the setting persists in the file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)
+    if path.is_dir():
+        raise StorageError(
+            f"{path}: is a folder, not a database file; pass --storage sqlite:///FILE"
+        )
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
-    finally:
-        connection.close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise _describe_sqlite_error(path, exc) from None
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot create its folder ({exc.strerror})") from None
 
 
-def _engine_kwargs(url: str) -> dict[str, Any]:
-    if sqlite_path(url) is not None:
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open a SQLite file for reading only. `mode=ro` needs the folder writable for a WAL
+    database's shared-memory file; where it is not (a read-only or immutable folder), no
+    writer can be working there either, so the file is read as immutable."""
+    uri = "file:" + quote(str(path.resolve()))
+    last: sqlite3.Error | None = None
+    for options in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            connection = sqlite3.connect(
+                uri + options, uri=True, timeout=SQLITE_BUSY_TIMEOUT, check_same_thread=False
+            )
+            connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return connection
+        except sqlite3.Error as exc:
+            last = exc
+            if "unable to open" not in str(exc):
+                break
+    assert last is not None
+    raise last
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    """The tables of a SQLite file, read without writing; a missing, foreign or damaged
+    file is a StorageError naming it."""
+    _readable_file(path)
+    try:
+        connection = _connect_read_only(path)
+        try:
+            names = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        error = _describe_sqlite_error(path, exc)
+        if "cannot be written" in str(error):
+            error = StorageError(f"{path}: cannot be read ({exc}); check its permissions")
+        raise error from None
+    _require_optuna_tables(str(path), names)
+    return names
+
+
+def _require_optuna_tables(where: str, names: set[str]) -> None:
+    if not any(name in names for name in OPTUNA_TABLES) and not any(
+        name.startswith("hptui_") for name in names
+    ):
+        raise StorageError(
+            f"{where}: no hptui or Optuna tables in it; pass --storage to point at a study "
+            "database, or create one with `hptui study create`"
+        )
+    missing = [name for name in OPTUNA_TABLES if name not in names]
+    if missing:
+        raise StorageError(
+            f"{where}: incomplete Optuna schema (no {', '.join(missing)} table); "
+            "is it a copy of a database being created?"
+        )
+
+
+def _engine_kwargs(url: str, *, read_only: bool = False) -> dict[str, Any]:
+    path = sqlite_path(url)
+    if path is not None:
+        if read_only:
+            return {"creator": lambda: _connect_read_only(path)}
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
-    return {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if read_only and url.startswith(("postgresql", "postgres")):
+        kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    return kwargs
 
 
 _lock = threading.Lock()
-_optuna_storages: dict[tuple[str, tuple[int, int] | None], RDBStorage] = {}
-_engines: dict[str, sa.Engine] = {}
+_optuna_storages: dict[tuple[str, tuple[int, int] | None, bool], RDBStorage] = {}
+_engines: dict[tuple[str, bool], sa.Engine] = {}
 
 
-def optuna_storage(url: str, *, heartbeat: tuple[int, int] | None = None) -> RDBStorage:
+def optuna_storage(
+    url: str, *, heartbeat: tuple[int, int] | None = None, read_only: bool = False
+) -> RDBStorage:
     """Optuna's RDB storage for `url` (one per process and mode). Workers pass
     `heartbeat=(interval, grace)` seconds: a trial whose worker stops beating for `grace`
-    seconds is failed by the next worker or reader that looks, and retried once."""
-    key = (url, heartbeat)
+    seconds is failed by the next worker or reader that looks, and retried once.
+
+    Writers (the default) create the database, Optuna's tables and hptui's. With
+    `read_only=True` nothing is created, stamped or upgraded: the database must already
+    hold Optuna's tables, at the schema the installed Optuna expects."""
+    key = (url, heartbeat, read_only)
     with _lock:
         if key in _optuna_storages:
             return _optuna_storages[key]
+    check_url(url)
     import warnings
 
     import optuna
@@ -84,7 +235,9 @@ def optuna_storage(url: str, *, heartbeat: tuple[int, int] | None = None) -> RDB
     # Heartbeats and stale-trial retries are marked experimental; hptui relies on them.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     path = sqlite_path(url)
-    if path is not None:
+    if read_only:
+        engine(url, read_only=True)  # refuses a missing, foreign or damaged database
+    elif path is not None:
         _prepare_sqlite(path)
     kwargs: dict[str, Any] = {}
     if heartbeat:
@@ -93,12 +246,29 @@ def optuna_storage(url: str, *, heartbeat: tuple[int, int] | None = None) -> RDB
             "grace_period": heartbeat[1],
             "heartbeat_stale_trial_callback": retry_once(),
         }
-    try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), **kwargs)
-    except Exception as exc:  # sqlalchemy raises many types for bad URLs and dead servers
-        raise StorageError(f"cannot open storage {url!r}: {exc}") from exc
+    storage = _open_rdb(url, read_only, kwargs)
+    if not read_only:
+        engine(url)  # hptui's tables, created with the study's database
     with _lock:
         return _optuna_storages.setdefault(key, storage)
+
+
+def _open_rdb(url: str, read_only: bool, kwargs: dict[str, Any]) -> RDBStorage:
+    import optuna
+
+    for attempt in range(CREATE_TRIES):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=_engine_kwargs(url, read_only=read_only),
+                skip_table_creation=read_only,
+                **kwargs,
+            )
+        except Exception as exc:  # sqlalchemy raises many types for bad URLs and dead servers
+            if read_only or not _already_exists(exc) or attempt == CREATE_TRIES - 1:
+                raise _storage_error(url, exc) from None
+            time.sleep(0.05 * (attempt + 1))  # another process is creating the schema
+    raise AssertionError("unreachable")
 
 
 def retry_once() -> Any:
@@ -108,20 +278,87 @@ def retry_once() -> Any:
     return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
 
 
-def engine(url: str) -> sa.Engine:
-    """A SQLAlchemy engine for hptui's own tables (created on first use)."""
+def engine(url: str, *, read_only: bool = False) -> sa.Engine:
+    """A SQLAlchemy engine for hptui's own tables. Writers' engines create the tables
+    (race-safely); read-only ones check the database is there and never write to it."""
+    key = (url, read_only)
     with _lock:
-        if url in _engines:
-            return _engines[url]
+        if key in _engines:
+            return _engines[key]
+    check_url(url)
     import sqlalchemy as sa
 
     path = sqlite_path(url)
-    if path is not None:
+    if read_only and path is not None:
+        sqlite_tables(path)
+    elif path is not None:
         _prepare_sqlite(path)
-    created = sa.create_engine(url, **_engine_kwargs(url))
-    TABLES.metadata.create_all(created)
+    try:
+        created = sa.create_engine(url, **_engine_kwargs(url, read_only=read_only))
+        if read_only and path is None:
+            _require_optuna_tables(redact(url), table_names(created))
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise _storage_error(url, exc) from None
+    if not read_only:
+        ensure_tables(created)
     with _lock:
-        return _engines.setdefault(url, created)
+        return _engines.setdefault(key, created)
+
+
+def table_names(connectable: sa.Engine) -> set[str]:
+    """The tables in the database, read without writing."""
+    import sqlalchemy as sa
+
+    return set(sa.inspect(connectable).get_table_names())
+
+
+def ensure_tables(connectable: sa.Engine) -> None:
+    """Create hptui's tables that are missing. Safe when several processes do it at the
+    same instant: PostgreSQL serialises it with an advisory lock, and on any database a
+    table created by another process between the check and the create is retried."""
+    import sqlalchemy as sa
+
+    for attempt in range(CREATE_TRIES):
+        try:
+            with connectable.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(sa.text("SELECT pg_advisory_xact_lock(7466812)"))
+                TABLES.metadata.create_all(connection, checkfirst=True)
+            return
+        except sa.exc.DBAPIError as exc:
+            if not _already_exists(exc) or attempt == CREATE_TRIES - 1:
+                raise _storage_error(str(connectable.url), exc) from None
+            time.sleep(0.02 * (attempt + 1))
+
+
+def _already_exists(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in ("already exists", "duplicate key", "unique constraint", "is locked")
+    )
+
+
+def _storage_error(url: str, exc: BaseException) -> StorageError:
+    """One line for an exception raised while opening or creating a storage."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = str(sqlite_path(url) or redact(url))
+    if "no longer compatible" in text or "table schema" in text:
+        import optuna
+
+        return StorageError(
+            f"{where}: its Optuna schema does not match the installed Optuna "
+            f"{optuna.__version__}; hptui never upgrades a database: back it up, then run "
+            "`optuna storage upgrade --storage URL` (or install the Optuna that wrote it)"
+        )
+    original = getattr(exc, "orig", None)
+    if sqlite_path(url) is not None and isinstance(original or exc, sqlite3.Error):
+        return _describe_sqlite_error(Path(where), original or exc)
+    if original is not None:
+        text = str(original).strip().splitlines()[0]
+    return StorageError(f"cannot open storage {redact(url)}: {redact(text)}")
 
 
 class _Tables:
@@ -190,10 +427,3 @@ class _Tables:
 
 
 TABLES = _Tables()
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for everything printed or shown."""
-    import re
-
-    return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", url)

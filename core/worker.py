@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import DataNotFoundError, HptuiError, ModelNotFoundError
 from .events import EvalEvent, TrainCallbacks, TrainResult
+from .export import update_flat_table
 from .records import (
     StepRecorder,
     attach_slot,
@@ -160,6 +161,7 @@ class Worker:
         trial.set_user_attr("hptui.reason", reason)
         frozen = self.study.tell(trial, value if state == "COMPLETE" else None, state=_state(state))
         log_event(self.engine, self.study_id, trial_id, state, reason)
+        update_flat_table(self.options.storage_url, self.options.study)  # never raises
         log.info("trial %d %s: %s", number, state, reason)
         if state == "FAIL" and reason.startswith(RETRIED_REASONS):
             retry_once()(self.study, frozen)

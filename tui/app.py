@@ -15,8 +15,8 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
-from hptui.core.read import StudyReader, open_reader
-from hptui.core.storage import redact_url
+from hptui.core.read import StudyReader
+from hptui.core.storage import redact
 
 from .messages import ActionFailed
 from .screens.help import HelpScreen
@@ -55,13 +55,13 @@ class HptuiApp(App[None]):
     @property
     def storage_label(self) -> str:
         """The storage as shown on screen: a password never is."""
-        return redact_url(self.storage_url)
+        return redact(self.storage_url)
 
     def reader(self) -> StudyReader:
         """The storage reader, opened on first use (call from a thread worker)."""
         with self._reader_lock:
             if self._reader is None:
-                self._reader = open_reader(self.storage_url)
+                self._reader = StudyReader(self.storage_url)
             return self._reader
 
     def use_storage(self, url: str) -> None:

@@ -10,8 +10,9 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from hptui import __version__
 
@@ -31,13 +32,25 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what was wrong and where the help is, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        from hptui.core.storage import redact
+
+        self.exit(2, f"{self.prog}: error: {redact(message)} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hptui",
         description="A terminal tuning console for fine-tuning transformer classifiers.",
     )
     parser.add_argument("--version", action="version", version=f"hptui {__version__}")
     _add_console_options(parser)
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks (or set HPTUI_DEBUG=1)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser(
@@ -68,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_study_commands(commands)
     _add_analysis_commands(commands)
+    _add_debug_flag(commands)
     return parser
 
 
@@ -89,21 +103,42 @@ def _add_console_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_console(args: argparse.Namespace) -> int:
+    from hptui.core.errors import HptuiError
+    from hptui.core.storage import check_url, redact
     from hptui.tui.app import make_app, storage_url_for
 
     url = storage_url_for(args.db, args.console_storage or os.environ.get("HPTUI_STORAGE"))
+    try:
+        check_url(url)
+    except HptuiError as exc:
+        print(f"hptui: error: {redact(str(exc))}", file=sys.stderr)
+        return 2
     make_app(url, study=args.study, data_dir=args.console_data_dir).run()
     return 0
 
 
+def _add_debug_flag(commands: Any) -> None:
+    """`--debug` after the sub-command works too (SUPPRESS keeps the top-level value)."""
+    for sub in commands.choices.values():
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            _add_debug_flag(nested[0])
+        else:
+            sub.add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            )
+
+
 def _storage_option(parser: argparse.ArgumentParser) -> None:
+    from hptui.core.storage import redact
+
     default = os.environ.get("HPTUI_STORAGE", "sqlite:///runs.db")
     parser.add_argument(
         "--storage",
         default=default,
         metavar="URL",
-        help=f"study storage: sqlite:///FILE or postgresql://... (default {default}; "
-        "$HPTUI_STORAGE sets it)",
+        help=f"study storage: sqlite:///FILE or postgresql://... (default {redact(default)}; "
+        "$HPTUI_STORAGE sets it; keep passwords in ~/.pgpass)",
     )
 
 
@@ -127,6 +162,16 @@ def _add_study_commands(commands: Any) -> None:
     queue.add_argument("name")
     queue.add_argument("params", nargs="*", metavar="KEY=VALUE")
     _storage_option(queue)
+    delete = study_commands.add_parser(
+        "delete", help="delete a study and its trials, curves and events (asks first)"
+    )
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _storage_option(delete)
+    rename = study_commands.add_parser("rename", help="give a study a new name")
+    rename.add_argument("name")
+    rename.add_argument("new_name", metavar="NEW_NAME")
+    _storage_option(rename)
 
     worker = commands.add_parser(
         "worker", help="train a study's trials until it has N in total",
@@ -209,15 +254,87 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         return _run_console(args)
-    from hptui.core.errors import HptuiError
+    return run_command(args)
 
-    module_name, function_name = COMMANDS[args.command]
+
+# Sub-commands that need an existing database: a mistyped --storage must not create one.
+NEEDS_DATABASE = {"worker", "enqueue", "delete", "rename"}
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run one sub-command under hptui's error policy: bad input (an HptuiError, a
+    database that is not one, a file that cannot be read) is one line and exit status 2;
+    anything else is one line saying it is a bug and exit status 1. `--debug` or
+    HPTUI_DEBUG=1 adds the traceback. Passwords in URLs are never printed."""
+    from hptui.core.storage import redact
+
+    label = " ".join(["hptui", args.command, getattr(args, "study_command", None) or ""]).strip()
     try:
+        validate_args(args)
+        module_name, function_name = COMMANDS[args.command]
         run = getattr(importlib.import_module(module_name), function_name)
         return int(run(args))
-    except HptuiError as exc:
-        print(f"hptui {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print(f"hptui {args.command}: interrupted", file=sys.stderr)
+        print(f"{label}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hptui trials s | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
+    except Exception as exc:
+        if getattr(args, "debug", False) or os.environ.get("HPTUI_DEBUG") == "1":
+            traceback.print_exc()
+        status, message = describe_failure(exc, getattr(args, "storage", None))
+        print(f"{label}: error: {redact(message)}", file=sys.stderr)
+        return status
+
+
+def validate_args(args: argparse.Namespace) -> None:
+    """Checks every sub-command shares, before anything is opened or written."""
+    from hptui.core.config import check_device, check_sampler_seed, check_study_name
+    from hptui.core.errors import ConfigError
+    from hptui.core.storage import check_url, require_database
+
+    for attribute in ("name", "study", "new_name"):
+        value = getattr(args, attribute, None)
+        if value is not None:
+            check_study_name(value)
+    if getattr(args, "storage", None) is not None:
+        check_url(args.storage)
+        action = getattr(args, "study_command", None) or args.command
+        if action in NEEDS_DATABASE or getattr(args, "enqueue_optimum", False):
+            require_database(args.storage)
+    if getattr(args, "seed", None) is not None:
+        check_sampler_seed(args.seed)
+    if getattr(args, "device", None) is not None:
+        check_device(args.device)
+    if getattr(args, "trials", None) is not None and args.trials < 1:
+        raise ConfigError("--trials", f"must be at least 1 (got {args.trials})")
+
+
+def describe_failure(exc: BaseException, storage_url: str | None) -> tuple[int, str]:
+    """(exit status, one line) for an exception that reached the command line."""
+    from hptui.core.errors import HptuiError
+
+    if isinstance(exc, HptuiError):
+        return 2, str(exc)
+    if storage_url and _is_database_error(exc):
+        from hptui.core.storage import _storage_error
+
+        return 2, str(_storage_error(storage_url, exc))
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return 2, f"{where}{exc.strerror}"
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return 1, (
+        f"internal error ({type(exc).__name__}: {first}); this is a bug in hptui: "
+        "run with --debug for the traceback and report it"
+    )
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        return True
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    return sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.DBAPIError)

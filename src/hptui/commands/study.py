@@ -1,24 +1,30 @@
-"""`hptui study create|list|enqueue`: thin calls into hptui.core.study."""
+"""`hptui study create|list|enqueue|delete|rename`: thin calls into hptui.core.
+
+Every value a user or a database supplied is shown as plain text (rich `Text`), never as
+markup, so a study named `[/]` or a reason holding `[link=...]` prints as written.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-from hptui.core.errors import ConfigError
+from hptui.core.errors import ConfigError, HptuiError
 from hptui.core.space import load_space
+from hptui.core.storage import redact
 from hptui.core.study import OBJECTIVES, StudySettings, create_study, enqueue
 
 
 def run_study(args: argparse.Namespace) -> int:
-    if args.study_command == "create":
-        return _create(args)
-    if args.study_command == "list":
-        return _list(args)
-    if args.study_command == "enqueue":
-        return _enqueue(args)
-    raise ConfigError("study", "expected create, list or enqueue")
+    actions = {
+        "create": _create, "list": _list, "enqueue": _enqueue,
+        "delete": _delete, "rename": _rename,
+    }  # fmt: skip
+    if args.study_command not in actions:
+        raise ConfigError("study", f"expected one of {', '.join(actions)}")
+    return actions[args.study_command](args)
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -35,18 +41,19 @@ def _create(args: argparse.Namespace) -> int:
     queued = len(space.grid()) if args.sampler == "grid" else 0
     verb = "created" if created else "exists (same settings)"
     print(
-        f"study {args.name!r} {verb} in {args.storage}: {len(space.params)} parameter(s), "
-        f"{settings.sampler} sampler, {settings.pruner} pruner, "
+        f"study {args.name!r} {verb} in {redact(args.storage)}: {len(space.params)} "
+        f"parameter(s), {settings.sampler} sampler, {settings.pruner} pruner, "
         f"{settings.direction} {settings.objective}"
         + (f"; {queued} grid points queued" if created and queued else "")
     )
-    print(f"next: hptui worker {args.name} --trials N --detach" + _storage_flag(args))
+    print(f"next: hptui worker {_quoted(args.name)} --trials N --detach" + _storage_flag(args))
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from hptui.core.read import StudyReader
 
@@ -56,9 +63,9 @@ def _list(args: argparse.Namespace) -> int:
         s = info.settings
         counts = info.counts
         table.add_row(
-            info.name,
-            f"{s.direction} {s.objective}" if s else "-",
-            s.sampler if s else "-",
+            Text(info.name),
+            Text(f"{s.direction} {s.objective}" if s else "-"),
+            Text(s.sampler if s else "-"),
             *(str(counts.get(k, 0)) for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")),
             f"{info.best_value:.4f}" if info.best_value is not None else "-",
             str(info.best_number) if info.best_number is not None else "-",
@@ -79,6 +86,33 @@ def _enqueue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delete(args: argparse.Namespace) -> int:
+    from hptui.core.manage import delete_study, study_size
+
+    size = study_size(args.storage, args.name)
+    what = f"study {args.name!r} and its {size.trials} trial(s)"
+    if size.running:
+        what += f" ({size.running} running: their workers will fail)"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise HptuiError(f"would delete {what}; pass --yes to confirm (nothing deleted)")
+        answer = input(f"delete {what}, with their curves? type the study name to confirm: ")
+        if answer != args.name:
+            print("not deleted")
+            return 1
+    deleted = delete_study(args.storage, args.name)
+    print(f"deleted study {args.name!r} and its {deleted} trial(s)")
+    return 0
+
+
+def _rename(args: argparse.Namespace) -> int:
+    from hptui.core.manage import rename_study
+
+    rename_study(args.storage, args.name, args.new_name)
+    print(f"renamed study {args.name!r} to {args.new_name!r}")
+    return 0
+
+
 def _parse_value(raw: str) -> Any:
     try:
         return json.loads(raw)
@@ -86,7 +120,15 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
+def _quoted(name: str) -> str:
+    import shlex
+
+    return shlex.quote(name)
+
+
 def _storage_flag(args: argparse.Namespace) -> str:
     from hptui.core.storage import DEFAULT_STORAGE
 
-    return "" if args.storage == DEFAULT_STORAGE else f" --storage {args.storage}"
+    if args.storage == DEFAULT_STORAGE:
+        return ""
+    return f" --storage {_quoted(redact(args.storage))}"

@@ -1,4 +1,7 @@
-"""`hptui trials NAME` and `hptui export NAME`: a study's trials as a table, CSV or JSON."""
+"""`hptui trials NAME` and `hptui export NAME`: a study's trials as a table, CSV or JSON.
+
+Both only read: a database the user may only read works, and nothing is created.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +10,14 @@ import math
 import sys
 from typing import Any
 
-from hptui.core.export import flat_rows, refresh_flat_table, sort_rows, to_csv, to_json, write_file
+from hptui.core.export import check_target, flat_rows, sort_rows, to_csv, to_json, write_file
 from hptui.core.read import StudyReader
 
 
 def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from hptui.core.storage import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL
-    from hptui.core.study import load_study
-    from hptui.core.worker import fail_stale
-
-    reader = StudyReader(args.storage)
-    heartbeat = (HEARTBEAT_INTERVAL, HEARTBEAT_GRACE)
-    study = load_study(args.name, args.storage, heartbeat=heartbeat)
-    fail_stale(study, reader.engine, HEARTBEAT_GRACE)
-    refresh_flat_table(reader, args.name)
-    return flat_rows(reader, args.name)
+    """The study's trials, read with read access only: a read never writes (the flat
+    `hptui_trials` table is kept by the writers, and lost workers are failed by workers)."""
+    return flat_rows(StudyReader(args.storage), args.name)
 
 
 def run_trials(args: argparse.Namespace) -> int:
@@ -37,34 +33,72 @@ def run_trials(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    target = args.csv if args.csv is not None else args.json
+    check_target(target, overwrite=args.force)  # before the database is even opened
     rows = _rows(args)
-    if args.csv:
-        path = write_file(args.csv, to_csv(rows), overwrite=args.force)
-    else:
-        path = write_file(args.json, to_json(rows), overwrite=args.force)
+    text = to_csv(rows) if args.csv is not None else to_json(rows)
+    path = write_file(target, text, overwrite=args.force)
     print(f"wrote {len(rows)} trial(s) of {args.name!r} to {path}")
     return 0
 
 
 def _print_table(name: str, rows: list[dict[str, Any]]) -> None:
+    """Every value as plain text (never rich markup); numbers to 4 significant digits,
+    headers never cut (columns that do not fit are left out, and named)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     if not rows:
-        console.print(f"study {name!r} has no trials yet")
+        console.print(Text(f"study {name!r} has no trials yet"))
         return
-    table = Table(*rows[0], title=f"{name}: {len(rows)} trial(s)", box=None)
+    columns = _columns_that_fit(rows, console.width)
+    table = Table(title=Text(f"{name}: {len(rows)} trial(s)"), box=None, padding=(0, 1))
+    for column in columns:
+        numeric = any(isinstance(r.get(column), int | float) for r in rows)
+        table.add_column(Text(column), justify="right" if numeric else "left",
+                         no_wrap=column != "reason", min_width=len(column))  # fmt: skip
     for row in rows:
-        table.add_row(*(_cell(v) for v in row.values()))
+        table.add_row(*(Text(cell(row.get(c))) for c in columns))
     console.print(table)
+    left_out = [c for c in rows[0] if c not in columns]
+    if left_out:
+        console.print(
+            Text(f"not shown at this width: {', '.join(left_out)} (see --format csv or json)")
+        )
 
 
-def _cell(value: Any) -> str:
+def _columns_that_fit(rows: list[dict[str, Any]], width: int) -> list[str]:
+    """Columns in order, dropping from the right (reason last of all) until they fit."""
+    names = list(rows[0])
+    sample = rows[:200]
+
+    def needed(column: str) -> int:
+        widest = max((len(cell(r.get(column))) for r in sample), default=1)
+        return max(len(column), min(widest, 24 if column == "reason" else widest)) + 1
+
+    chosen = names[:]
+    while len(chosen) > 2 and sum(needed(c) for c in chosen) > width:
+        droppable = [c for c in chosen if c not in ("number", "state")]
+        victim = "reason" if "reason" in droppable else droppable[-1]
+        chosen.remove(victim)
+    return chosen
+
+
+def cell(value: Any) -> str:
+    """A value as the table shows it: 4 significant digits for numbers (1e-04, 0.8123,
+    1234), '-' for missing, text as it is."""
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
-        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}"
+        if value == 0:
+            return "0"
+        if abs(value) < 1e-3 or abs(value) >= 1e6:
+            return f"{value:.3e}".replace("e-0", "e-").replace("e+0", "e+")
+        return f"{value:.4g}"
     return str(value)
