@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 import console_data
 import pytest
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from hptui.core.marks import load_marks
 from hptui.tui.app import HptuiApp, make_app
@@ -50,7 +52,8 @@ async def settle(app: HptuiApp, pilot: Pilot[None]) -> None:
     """Let the thread workers read and the screen redraw."""
     for _ in range(3):
         await pilot.pause(0.05)
-        await app.workers.wait_for_complete()
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
     await pilot.pause(0.05)
 
 
@@ -258,7 +261,7 @@ def test_a_missing_database_is_explained_and_not_created(tmp_path: Path) -> None
         problem = app.screen.query_one("#storage-problem")
         assert problem.display
         text = str(problem.render())
-        assert f"no database at {missing}" in text and "Press o to open another storage" in text
+        assert f"{missing}: no such database" in text and "Press o to open another storage" in text
         await pilot.press("enter")  # no study to open: a notice, no crash
         await pilot.press("o")
         await settle(app, pilot)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from textual import on, work
@@ -29,6 +30,10 @@ class StudiesScreen(Screen[None]):
         Binding("r", "refresh", "Refresh"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._reading = threading.Lock()
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="studies-body"):
@@ -44,8 +49,16 @@ class StudiesScreen(Screen[None]):
         self.refresh_data()
         self.set_interval(1.0, self.refresh_data)
 
-    @work(thread=True, exclusive=True, group="studies", exit_on_error=False)
+    @work(thread=True, group="studies", exit_on_error=False)
     def refresh_data(self) -> None:
+        if not self._reading.acquire(blocking=False):
+            return  # the last read is still running: skip this tick
+        try:
+            self._refresh_data()
+        finally:
+            self._reading.release()
+
+    def _refresh_data(self) -> None:
         from hptui.core.read import study_rates
         from hptui.core.workers import list_workers
 
