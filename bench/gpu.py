@@ -231,7 +231,6 @@ def peak_flops(device_name: str, override: float | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    import torch
 
     from hptui.core.config import TrainConfig
     from hptui.core.quiet import quiet_hf_libraries
