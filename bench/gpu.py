@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -162,7 +163,12 @@ def run_hf(config: Any, bundle: Any, data: Any) -> dict[str, Any]:
             adam_beta2=config.beta2,
             adam_epsilon=config.adam_epsilon,
             max_grad_norm=config.gradient_clip_val,
-            warmup_steps=config.warmup_ratio,
+            # As hptui: ceil(ratio x total steps), given as a count (every version takes it).
+            warmup_steps=math.ceil(
+                config.warmup_ratio
+                * math.ceil(len(data.train) / config.train_batch_size)
+                * config.num_epochs
+            ),
             lr_scheduler_type="linear",
             eval_strategy="epoch",
             save_strategy="no",
@@ -301,13 +307,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warm = config.replace(train_limit=min(64, len(data.train)), eval_limit=32, num_epochs=1)
     for name, runner in runners.items():  # untimed: CUDA context, kernels, lazy imports, compile
         started = time.perf_counter()
-        runner(warm)
+        try:
+            runner(warm)
+        except Exception as exc:
+            print(f"  warm-up {name}: FAILED {exc!r}", flush=True)
         print(f"  warm-up {name}: {time.perf_counter() - started:.1f} s", flush=True)
     for round_number in range(args.rounds):
         names = list(runners) if round_number % 2 == 0 else list(reversed(runners))
         seeded = config.replace(seed=config.seed + round_number)
         for name in names:
-            outcome = runners[name](seeded)
+            try:
+                outcome = runners[name](seeded)
+            except Exception as exc:  # one trainer failing must not lose the other's figures
+                print(f"  round {round_number + 1} {name}: FAILED {exc!r}", flush=True)
+                report["trials"].append({"runner": name, "error": repr(exc)})
+                save()
+                continue
             outcome.update(
                 runner=name,
                 round=round_number + 1,
@@ -334,7 +349,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def summarise(report: dict[str, Any], names: list[str]) -> None:
     for name in names:
-        trials = [t for t in report["trials"] if t["runner"] == name]
+        trials = [t for t in report["trials"] if t["runner"] == name and "seconds" in t]
         if not trials:
             continue
         seconds = statistics.median(t["seconds"] for t in trials)

@@ -51,18 +51,17 @@ class ModelBundle:
         weights on a GPU takes milliseconds, on the CPU about a second), with scaled dot
         product attention (`sdpa`) where the architecture has it. Weights are float32."""
         import torch
-        from transformers import AutoModelForSequenceClassification
 
         target = torch.device(device) if device is not None else torch.device("cpu")
         torch.manual_seed(seed)
         try:
             with target:
-                model = AutoModelForSequenceClassification.from_config(
-                    self.config, attn_implementation="sdpa"
-                )
-        except (ValueError, ImportError):  # an architecture without SDPA support
-            with target:
-                model = AutoModelForSequenceClassification.from_config(self.config)
+                model = _from_config(self.config)
+        except (RuntimeError, ValueError, TypeError):
+            # Some architectures or versions cannot be built under a device context:
+            # build on the CPU (same seed) and move.
+            torch.manual_seed(seed)
+            model = _from_config(self.config)
         if self.pretrained_state is not None:
             result = model.load_state_dict(self.pretrained_state, strict=False)
             if result.unexpected_keys:
@@ -70,6 +69,16 @@ class ModelBundle:
                     f"{self.name}: weights do not fit the model ({result.unexpected_keys[:3]})"
                 )
         return model.float().to(target)
+
+
+def _from_config(config: Any) -> torch.nn.Module:
+    """A randomly initialised model, with SDPA attention where the architecture has it."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        return AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
+    except (ValueError, ImportError):  # an architecture without SDPA support
+        return AutoModelForSequenceClassification.from_config(config)
 
 
 _lock = threading.Lock()
