@@ -185,7 +185,7 @@ def _tiny_distilbert(num_labels: int) -> ModelBundle:
     return random_distilbert(TINY_DISTILBERT, TINY_DISTILBERT_SHAPE, num_labels)
 
 
-def random_distilbert(name: str, shape: dict[str, int], num_labels: int = 2) -> ModelBundle:
+def random_distilbert(name: str, shape: dict[str, Any], num_labels: int = 2) -> ModelBundle:
     """A randomly initialised DistilBERT of the given shape (`n_layers`, `dim`, `n_heads`,
     `hidden_dim`; DistilBertConfig's defaults for what is left out, i.e. distilbert-base
     with `{}`) and the uncased BERT vocabulary: the FLOPs of the real model, no download."""

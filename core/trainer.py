@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .batches import DeviceSplit
 from .config import TrainConfig
@@ -212,7 +212,7 @@ class Trainer:
             else self.bundle.new_model(config.seed, device)
         )
         model.train()
-        forward = model
+        forward: Any = model
         if self.compile_model:
             backend = self.compile_model if isinstance(self.compile_model, str) else "inductor"
             forward = torch.compile(model, backend=backend)
