@@ -55,8 +55,11 @@ if [ "${GPU_RUN_SMOKE:-0}" = 1 ]; then
   export PYTHONPATH=$PKG
 else
   echo "=== installing the carried wheels (no network) ==="
-  $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$ROOT"/.whl/*.whl \
-    || echo "!!! wheel install failed"
+  if ! $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
+      "$ROOT"/.whl/*.whl; then
+    echo "!!! pip install failed: unpacking the wheels instead (they are zip files)"
+    for wheel in "$ROOT"/.whl/*.whl; do $PY -m zipfile -e "$wheel" /tmp/site; done
+  fi
   export PYTHONPATH=$PKG:/tmp/site
 fi
 export HPTUI_DATA_DIR=$DATA
