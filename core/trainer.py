@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .batches import DeviceSplit
 from .config import TrainConfig
 from .data import TokenizedSplit, resolve_data_dir, tokenized_split
 from .events import COMPLETED, EvalEvent, StepEvent, TrainCallbacks, TrainResult
@@ -137,11 +138,36 @@ def build_scheduler(
     )
 
 
+@dataclass
+class _PendingStep:
+    """A step whose loss and grad norm are still device tensors (read at the next flush)."""
+
+    step: int
+    epoch: int
+    epoch_progress: float
+    learning_rate: float
+    examples: int
+    values: torch.Tensor  # [loss, grad norm], float32, on the device
+
+
 class Trainer:
     """Fine-tunes one model on one task with one config; `run()` returns a `TrainResult`.
 
     `bundle` and `data` can be injected (tests, a worker reusing them across trials);
     by default they are loaded from the config, from in-process caches when possible.
+
+    GPU knobs (defaults suit the device; tests set them on the CPU):
+    * `sync_every`: loss and grad norm stay on the device and are read in one host sync
+      every N steps (default 1 on CPU, 32 elsewhere), and at every evaluation, stop and
+      the end. `on_step` still gets every step, in order, when they are read; a non-finite
+      loss or grad norm still ends the run with the first bad step's number, and the steps
+      after it are not reported (they trained on a broken model, and the run is over).
+    * `pad_to_multiple`: batch widths rounded up to a multiple (default 1 on CPU, 8 on a
+      GPU: tensor cores; 32 with `compile_model`, so few shapes compile).
+    * `compile_model`: `torch.compile` the model (off by default; measured in bench/gpu.py);
+      True for the default backend (inductor), or a backend name ("eager" in CPU tests).
+    * `timings`: a dict that gets seconds per phase (data, forward, backward, optimizer,
+      sync, eval), measured with a device sync after each phase: slower, for profiling.
     """
 
     def __init__(
@@ -151,12 +177,20 @@ class Trainer:
         *,
         bundle: ModelBundle | None = None,
         data: RunData | None = None,
+        sync_every: int | None = None,
+        pad_to_multiple: int | None = None,
+        compile_model: bool | str = False,
+        timings: dict[str, float] | None = None,
     ) -> None:
         self.config = config
         self.callbacks = callbacks or TrainCallbacks()
         self.bundle = bundle or load_bundle(config.model, get_task(config.task).num_labels)
         self.data = data or prepare_data(config, self.bundle)
         self.positive_label = get_task(config.task).positive_label
+        self.sync_every = sync_every
+        self.pad_to_multiple = pad_to_multiple
+        self.compile_model = compile_model
+        self.timings = timings
 
     def run(self) -> TrainResult:
         import torch
@@ -164,10 +198,24 @@ class Trainer:
         config, callbacks = self.config, self.callbacks
         started = time.perf_counter()
         device = resolve_device(config.device)
+        on_cpu = device.type == "cpu"
+        sync_every = self.sync_every or (1 if on_cpu else 32)
+        multiple = self.pad_to_multiple or (1 if on_cpu else 32 if self.compile_model else 8)
+        phase = _PhaseClock(self.timings, device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        model = self.bundle.new_model(config.seed).to(device)
+        # Built on the device itself (fast); on the CPU the plain call, which bundles
+        # subclassed in tests override.
+        model = (
+            self.bundle.new_model(config.seed)
+            if on_cpu
+            else self.bundle.new_model(config.seed, device)
+        )
         model.train()
+        forward: Any = model
+        if self.compile_model:
+            backend = self.compile_model if isinstance(self.compile_model, str) else "inductor"
+            forward = torch.compile(model, backend=backend)
         optimizer = build_optimizer(model, config)
         steps_per_epoch = math.ceil(len(self.data.train) / config.train_batch_size)
         total_steps = steps_per_epoch * config.num_epochs
@@ -175,65 +223,118 @@ class Trainer:
         order_rng = torch.Generator().manual_seed(config.seed)
         clip = config.gradient_clip_val if config.gradient_clip_val > 0 else math.inf
         params = [p for p in model.parameters() if p.requires_grad]
+        train_split = DeviceSplit(self.data.train, device, multiple)
+        self._eval_split = DeviceSplit(self.data.eval, device, multiple)
+        phase.lap("data")
 
         evals: list[EvalEvent] = []
-        status, step, epoch, train_seconds, examples_seen = COMPLETED, 0, 0, 0.0, 0
+        pending: list[_PendingStep] = []
+        status, step, epoch, reported = COMPLETED, 0, 0, 0
+        train_seconds, examples_seen = 0.0, 0
+        window_started = time.perf_counter()
+
+        def flush() -> str:
+            """Read the pending steps' values in one sync and report them; a non-finite
+            value ends the run at that step (the status), else COMPLETED."""
+            nonlocal train_seconds, examples_seen, reported, window_started
+            if not pending:
+                return COMPLETED
+            values = torch.stack([p.values for p in pending]).tolist()
+            elapsed = time.perf_counter() - window_started
+            phase.lap("sync")
+            examples = sum(p.examples for p in pending)
+            rate = examples / elapsed if elapsed > 0 else 0.0
+            train_seconds += elapsed
+            outcome = COMPLETED
+            for record, (loss, grad_norm) in zip(pending, values, strict=True):
+                if not math.isfinite(loss):
+                    outcome = f"non-finite loss at step {record.step}"
+                elif not math.isfinite(grad_norm):
+                    outcome = f"non-finite gradient norm at step {record.step}"
+                if outcome != COMPLETED:
+                    break
+                examples_seen += record.examples
+                reported = record.step
+                callbacks.on_step(
+                    StepEvent(
+                        step=record.step,
+                        epoch=record.epoch,
+                        epoch_progress=record.epoch_progress,
+                        loss=loss,
+                        learning_rate=record.learning_rate,
+                        grad_norm=grad_norm,
+                        examples_per_s=rate,
+                    )
+                )
+            pending.clear()
+            phase.lap("callbacks")
+            window_started = time.perf_counter()
+            return outcome
+
+        def evaluate(at_end: bool) -> None:
+            nonlocal window_started
+            evals.append(self._evaluate(forward, device, step, epoch, at_end))
+            phase.lap("eval")
+            callbacks.on_eval(evals[-1])
+            phase.lap("callbacks")
+            window_started = time.perf_counter()
+
         lengths = self.data.train.lengths()
         for epoch in range(1, config.num_epochs + 1):
             batches = epoch_batches(lengths, config.train_batch_size, config.batching, order_rng)
-            for batch_number, indices in enumerate(batches, start=1):
+            planned = train_split.plan(batches)
+            for batch_number, planned_batch in enumerate(planned, start=1):
                 if callbacks.should_stop():
-                    status = f"stopped at step {step}"
+                    status = flush()
+                    if status == COMPLETED:
+                        status = f"stopped at step {step}"
                     break
-                step_started = time.perf_counter()
-                batch = _to_device(self.data.train.collate(indices), device)
+                batch = train_split.gather(planned_batch)
+                phase.lap("data")
                 with _autocast(device):
-                    loss = model(**batch).loss
-                loss_value = float(loss.item())
-                if not math.isfinite(loss_value):
-                    status = f"non-finite loss at step {step + 1}"
-                    break
+                    loss = forward(**batch).loss
+                phase.lap("forward")
                 loss.backward()
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-                if not math.isfinite(grad_norm):
-                    status = f"non-finite gradient norm at step {step + 1}"
-                    break
+                phase.lap("backward")
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
                 learning_rate = float(scheduler.get_last_lr()[0])
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                phase.lap("optimizer")
                 step += 1
-                elapsed = time.perf_counter() - step_started
-                train_seconds += elapsed
-                examples_seen += len(indices)
-                callbacks.on_step(
-                    StepEvent(
+                values = torch.stack((loss.detach().float(), grad_norm.detach().float()))
+                pending.append(
+                    _PendingStep(
                         step=step,
                         epoch=epoch,
-                        epoch_progress=epoch - 1 + batch_number / len(batches),
-                        loss=loss_value,
+                        epoch_progress=epoch - 1 + batch_number / len(planned),
                         learning_rate=learning_rate,
-                        grad_norm=grad_norm,
-                        examples_per_s=len(indices) / elapsed if elapsed > 0 else 0.0,
+                        examples=planned_batch.size,
+                        values=values,
                     )
                 )
-                at_epoch_end = batch_number == len(batches)
+                at_epoch_end = batch_number == len(planned)
                 every = config.eval_every_steps
-                if every and step % every == 0 and not at_epoch_end:
-                    evals.append(self._evaluate(model, device, step, epoch, False))
-                    callbacks.on_eval(evals[-1])
+                wants_eval = bool(every and step % every == 0 and not at_epoch_end)
+                if len(pending) >= sync_every or wants_eval or at_epoch_end:
+                    status = flush()
+                    if status != COMPLETED:
+                        break
+                if wants_eval:
+                    evaluate(False)
             if status != COMPLETED:
                 break
-            evals.append(self._evaluate(model, device, step, epoch, True))
-            callbacks.on_eval(evals[-1])
+            evaluate(True)
 
+        steps_done = step if status == COMPLETED or status.startswith("stopped") else reported
         epochs_done = epoch if status == COMPLETED else epoch - 1
         return TrainResult(
             status=status,
             metrics=dict(evals[-1].metrics) if evals else {},
             evals=evals,
             epochs=epochs_done,
-            steps=step,
+            steps=steps_done,
             seconds=time.perf_counter() - started,
             train_seconds=train_seconds,
             examples_per_s=examples_seen / train_seconds if train_seconds > 0 else 0.0,
@@ -245,42 +346,60 @@ class Trainer:
     def _evaluate(
         self, model: torch.nn.Module, device: torch.device, step: int, epoch: int, at_end: bool
     ) -> EvalEvent:
-        """Loss (mean per example) and classification metrics on the validation split."""
+        """Loss (mean per example) and classification metrics on the validation split,
+        summed on the device and read in one sync."""
         import torch
 
         started = time.perf_counter()
-        data = self.data.eval
+        split = self._eval_split
         # Length-sorted batches pad less; the metrics do not depend on the order.
-        lengths = data.lengths()
-        order = sorted(range(len(data)), key=lengths.__getitem__)
-        predictions = [0] * len(data)
-        total_loss = 0.0
+        order = sorted(range(len(split)), key=split.lengths.__getitem__)
+        size = self.config.eval_batch_size
+        planned = split.plan([order[i : i + size] for i in range(0, len(order), size)])
+        total_loss = torch.zeros((), dtype=torch.float32, device=device)
+        predicted = []
         model.eval()
         with torch.inference_mode(), _autocast(device):
-            for start in range(0, len(order), self.config.eval_batch_size):
-                indices = order[start : start + self.config.eval_batch_size]
-                batch = _to_device(data.collate(indices), device)
-                output = model(**batch)
-                total_loss += float(output.loss.float()) * len(indices)
-                for index, predicted in zip(
-                    indices, output.logits.argmax(dim=-1).tolist(), strict=True
-                ):
-                    predictions[index] = predicted
+            for batch in planned:
+                output = model(**split.gather(batch))
+                total_loss += output.loss.float() * batch.size
+                predicted.append(output.logits.argmax(dim=-1))
         model.train()
-        metrics = {"loss": total_loss / len(data)}
-        metrics.update(classification_metrics(data.labels, predictions, self.positive_label))
+        predictions = [0] * len(split)
+        flat_predictions = torch.cat(predicted).tolist()
+        for index, prediction in zip(order, flat_predictions, strict=True):
+            predictions[index] = prediction
+        metrics = {"loss": float(total_loss) / len(split)}
+        metrics.update(
+            classification_metrics(self.data.eval.labels, predictions, self.positive_label)
+        )
         return EvalEvent(step, epoch, at_end, metrics, time.perf_counter() - started)
+
+
+class _PhaseClock:
+    """Seconds per phase of a step, when asked for (`timings`); a no-op otherwise. Each lap
+    synchronises the device first, so the time lands on the phase that queued the work."""
+
+    def __init__(self, timings: dict[str, float] | None, device: torch.device) -> None:
+        self.timings = timings
+        self.device = device
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.timings is None:
+            return
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 def train(config: TrainConfig, callbacks: TrainCallbacks | None = None) -> TrainResult:
     """Fine-tune once with `config`; the entry point for scripts and the CLI."""
     return Trainer(config, callbacks).run()
-
-
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    if device.type == "cpu":
-        return batch
-    return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
 
 
 def _autocast(device: torch.device) -> torch.autocast:
