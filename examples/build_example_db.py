@@ -238,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, params, sampler in (("grid", GRID_PARAMS, "grid"), ("tpe", TPE_PARAMS, "tpe")):
             space = Path(building) / f"{name}.toml"
             space.write_text(space_toml(args.model, profile, params))
+            # No seed: several workers of one seeded study would propose the same points.
             hptui("study", "create", name, "--space", str(space), "--sampler", sampler,
-                  "--seed", "0", "--storage", url, env=env)  # fmt: skip
+                  "--storage", url, env=env)  # fmt: skip
         seconds, finished = run_workers(["grid", "tpe"], args, url, env)
         hptui("import-cards", args.cards_dir, "--study", "cards", "--storage", url, env=env)
         summary = {
