@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.segment import Segment
+from rich.style import Style
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -83,6 +84,18 @@ class TrialsGrid(ScrollView, can_focus=True):
         self.sort_key: str | None = None
         self.descending = False
         self._offsets: list[int] = []
+        self._styles: dict[str, Style] = {}
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = {}
+
+    def _style(self, name: str) -> Style:
+        """A component style, looked up once per style change (render_line is hot)."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(f"trials-grid--{name}")
+        return style
 
     # -- data in (attributes down) -------------------------------------------------------
     def set_rows(
@@ -190,8 +203,8 @@ class TrialsGrid(ScrollView, can_focus=True):
         )
 
     def _header(self) -> Strip:
-        style = self.get_component_rich_style("trials-grid--header")
-        column_style = style + self.get_component_rich_style("trials-grid--cursor-column")
+        style = self._style("header")
+        column_style = style + self._style("cursor-column")
         segments = [Segment(" " * MARK_WIDTH, style)]
         for index, (column, width) in enumerate(zip(self.columns, self.widths, strict=True)):
             label = column.label
@@ -209,17 +222,17 @@ class TrialsGrid(ScrollView, can_focus=True):
         base = self.rich_style
         state = self.states.get(number, "")
         if state in ("FAIL", "LOST"):
-            base += self.get_component_rich_style("trials-grid--fail")
+            base += self._style("fail")
         elif state == "RUNNING":
-            base += self.get_component_rich_style("trials-grid--running")
+            base += self._style("running")
         if number in self.excluded:
-            base += self.get_component_rich_style("trials-grid--excluded")
+            base += self._style("excluded")
         if number == self.baseline:
-            base += self.get_component_rich_style("trials-grid--baseline")
+            base += self._style("baseline")
         if number in self.marked:
-            base += self.get_component_rich_style("trials-grid--marked")
+            base += self._style("marked")
         if index == self.cursor_row:
-            base += self.get_component_rich_style("trials-grid--cursor")
+            base += self._style("cursor")
         mark = ("*" if number in self.marked else " ") + (
             "B" if number == self.baseline else ("x" if number in self.excluded else " ")
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hptui.core.filters import TrialFilter, sort_rows
+from hptui.core.filters import TrialFilter, sort_key
 from hptui.core.read import TrialRow
 
 from ...format import cell, number, short
@@ -24,8 +24,23 @@ class GridColumn:
     numeric: bool
 
 
+@dataclass
+class Prepared:
+    """Rows read and formatted off the event loop, ready to merge into the model."""
+
+    columns: list[GridColumn] | None
+    params: list[str] | None
+    rows: dict[int, dict[str, Any]]
+    cells: dict[int, tuple[str, ...]]
+    widths: list[int]
+
+
 class TrialsModel:
-    """Every trial of a study as a flat dict, plus its cells as text, by trial number."""
+    """Every trial of a study as a flat dict, plus its cells as text, by trial number.
+
+    `prepare` runs in a thread worker (it formats, and only reads the model); `apply` runs on
+    the event loop and only merges, so a key press never waits for 10,000 rows to format.
+    """
 
     def __init__(self) -> None:
         self.params: list[str] = []
@@ -33,67 +48,108 @@ class TrialsModel:
         self.cells: dict[int, tuple[str, ...]] = {}
         self.columns: list[GridColumn] = []
         self.widths: list[int] = []
+        self._order: list[int] = []
+        self._keys: dict[str, dict[int, tuple[int, Any]]] = {}
 
-    def set_params(self, names: Sequence[str]) -> None:
-        if list(names) == self.params and self.columns:
-            return
-        self.params = list(names)
-        self.columns = [
+    @staticmethod
+    def columns_for(names: Sequence[str]) -> list[GridColumn]:
+        return [
             GridColumn("number", "#", True),
             GridColumn("state", "state", False),
-            *(GridColumn(name, short(name), True) for name in self.params),
+            *(GridColumn(name, short(name), True) for name in names),
             *(GridColumn(name, short(name), True) for name in METRIC_COLUMNS),
             GridColumn("duration_s", "secs", True),
             GridColumn("reason", "reason", False),
         ]
-        self.widths = [len(c.label) for c in self.columns]
-        self.cells = {}
-        for trial_number, row in self.rows.items():
-            self._format(trial_number, row)
 
-    def update(self, trials: Iterable[TrialRow], now: datetime) -> int:
-        """Add or replace trials; returns how many changed. A running trial's duration
-        counts to `now`."""
-        changed = 0
+    def prepare(
+        self, names: Sequence[str] | None, trials: Iterable[TrialRow], now: datetime
+    ) -> Prepared:
+        """Flatten and format trials (thread-safe: reads the model, writes nothing).
+        A running trial's duration counts to `now`."""
+        new_columns = None
+        params = self.params
+        if names is not None and (list(names) != self.params or not self.columns):
+            params = list(names)
+            new_columns = self.columns_for(params)
+        columns = new_columns or self.columns
+        widths = [len(c.label) for c in columns]
+        rows: dict[int, dict[str, Any]] = {}
+        cells: dict[int, tuple[str, ...]] = {}
         for trial in trials:
-            row = trial.flat(self.params, (*METRIC_COLUMNS, "precision", "recall"))
+            row = trial.flat(params, (*METRIC_COLUMNS, "precision", "recall"))
             if trial.completed is None and trial.started is not None:
                 row["duration_s"] = round((now - trial.started).total_seconds(), 3)
             if getattr(trial, "lost", False):
                 row["state"] = "LOST"
             row["_trial_id"] = trial.trial_id
             row["_user_attrs"] = trial.user_attrs
-            if self.rows.get(trial.number) != row:
-                self.rows[trial.number] = row
-                self._format(trial.number, row)
-                changed += 1
-        return changed
+            rows[trial.number] = row
+            cells[trial.number] = _format(columns, row, widths)
+        return Prepared(new_columns, params if new_columns else None, rows, cells, widths)
 
-    def _format(self, trial_number: int, row: dict[str, Any]) -> None:
-        texts = []
-        for index, column in enumerate(self.columns):
-            value = row.get(column.key)
-            if column.key == "duration_s" and isinstance(value, float):
-                value = round(value)
-            text = number(value) if column.numeric else cell(value or "")
-            if column.key == "reason":
-                text = text[:60]
-            texts.append(text)
-            if len(text) > self.widths[index]:
-                self.widths[index] = len(text)
-        self.cells[trial_number] = tuple(texts)
+    def apply(self, prepared: Prepared) -> int:
+        """Merge prepared rows (event loop); returns how many changed."""
+        if prepared.columns is not None:
+            self.columns = prepared.columns
+            self.params = prepared.params or []
+            self.widths = [len(c.label) for c in self.columns]
+            if self.rows:  # new columns: the rows already here need new cells
+                widths = list(self.widths)
+                self.cells = {n: _format(self.columns, r, widths) for n, r in self.rows.items()}
+                self.widths = widths
+        changed = 0
+        for trial_number, row in prepared.rows.items():
+            if self.rows.get(trial_number) != row:
+                changed += 1
+                self.rows[trial_number] = row
+                self.cells[trial_number] = prepared.cells[trial_number]
+        self.widths = [max(a, b) for a, b in zip(self.widths, prepared.widths, strict=False)]
+        if changed or prepared.columns is not None:
+            self._order = sorted(self.rows)
+            self._keys = {}
+        return changed
 
     def column_names(self) -> list[str]:
         """The names a filter may use: every column plus precision and recall."""
         return [c.key for c in self.columns] + ["precision", "recall"]
 
     def view(self, trial_filter: TrialFilter, sort: str | None, descending: bool) -> list[int]:
-        """Trial numbers to show, filtered then sorted (number order by default)."""
-        rows = [self.rows[n] for n in sorted(self.rows)]
-        rows = trial_filter.apply(rows)
-        rows = sort_rows(rows, sort, descending) if sort else rows
-        return [int(row["number"]) for row in rows]
+        """Trial numbers to show, filtered then sorted (number order by default); missing
+        values and NaN sort last either way."""
+        numbers = self._order
+        if trial_filter:
+            rows = trial_filter.apply([self.rows[n] for n in numbers])
+            numbers = [int(row["number"]) for row in rows]
+        if not sort:
+            return list(numbers)
+        keys = self._keys.get(sort)
+        if keys is None:
+            key = sort_key(sort)
+            keys = self._keys[sort] = {n: key(row) for n, row in self.rows.items()}
+        present = [n for n in numbers if keys[n][0] < 2]
+        missing = [n for n in numbers if keys[n][0] == 2]
+        present.sort(key=keys.__getitem__, reverse=descending)
+        return present + missing
 
     def export_rows(self, numbers: Sequence[int]) -> list[dict[str, Any]]:
         """Full-precision rows, in view order, without the console's private keys."""
         return [{k: v for k, v in self.rows[n].items() if not k.startswith("_")} for n in numbers]
+
+
+def _format(
+    columns: Sequence[GridColumn], row: dict[str, Any], widths: list[int]
+) -> tuple[str, ...]:
+    """A row's cells as text; widens `widths` to fit them."""
+    texts = []
+    for index, column in enumerate(columns):
+        value = row.get(column.key)
+        if column.key == "duration_s" and isinstance(value, float):
+            value = round(value)
+        text = number(value) if column.numeric else cell(value or "")
+        if column.key == "reason":
+            text = text[:60]
+        texts.append(text)
+        if len(text) > widths[index]:
+            widths[index] = len(text)
+    return tuple(texts)

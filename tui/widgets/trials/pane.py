@@ -18,7 +18,7 @@ from hptui.core.marks import Marks
 from hptui.core.read import TrialCursor
 
 from .grid import TrialsGrid
-from .model import TrialsModel
+from .model import Prepared, TrialsModel
 
 FIRST_PAGE = 200
 REFRESH_SECONDS = 2.0
@@ -82,32 +82,31 @@ class TrialsPane(Vertical):
         from hptui.core.marks import load_marks
         from hptui.core.read import first_trials
 
-        reader = self.app.reader()  # type: ignore[attr-defined]
+        app = self.app
+        reader = app.reader()  # type: ignore[attr-defined]
+        now = datetime.fromtimestamp(app.clock())  # type: ignore[attr-defined]
         if self._cursor is None:
             info = reader.study(self.study)
-            names = info.settings.space.names if info.settings else []
+            names = info.settings.space.names if info.settings else None
             first = first_trials(reader, self.study, FIRST_PAGE)
-            if not names:
-                names = sorted({k for row in first for k in row.params})
             marks = load_marks(reader.url, self.study)
-            self.app.call_from_thread(self._apply, names, first, marks, False)
+            guess = names or sorted({k for row in first for k in row.params})
+            app.call_from_thread(self._apply, self.model.prepare(guess, first, now), marks, False)
             rows = reader.trials(self.study)
             _, cursor = reader.trial_changes(self.study, TrialCursor())
-            if not info.settings:
-                names = sorted({k for row in rows for k in row.params})
+            names = names or sorted({k for row in rows for k in row.params})
+            prepared = self.model.prepare(names, rows, now)
             self._cursor = cursor
-            self.app.call_from_thread(self._apply, names, rows, marks, True)
+            app.call_from_thread(self._apply, prepared, marks, True)
             return
         changed, self._cursor = reader.trial_changes(self.study, self._cursor)
         marks = load_marks(reader.url, self.study)
         if changed or marks != self.marks:
-            self.app.call_from_thread(self._apply, None, changed, marks, True)
+            app.call_from_thread(self._apply, self.model.prepare(None, changed, now), marks, True)
 
     # -- showing (event loop) ------------------------------------------------------------
-    def _apply(self, names: list[str] | None, rows: list[Any], marks: Marks, full: bool) -> None:
-        if names is not None:
-            self.model.set_params(names)
-        self.model.update(rows, datetime.fromtimestamp(self.app.clock()))  # type: ignore[attr-defined]
+    def _apply(self, prepared: Prepared, marks: Marks, full: bool) -> None:
+        self.model.apply(prepared)
         self.marks = marks
         self.loaded = self.loaded or full
         self._refresh_view()
