@@ -57,14 +57,18 @@ def _list(args: argparse.Namespace) -> int:
 
     from hptui.core.read import StudyReader
 
-    table = Table("study", "objective", "sampler", "complete", "pruned", "failed", "running",
-                  "waiting", "best", "best trial", box=None)  # fmt: skip
+    table = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False)
+    table.add_column("study", overflow="fold", min_width=12)  # names wrap, never cut
+    for header in ("objective", "sampler"):
+        table.add_column(header, no_wrap=True, min_width=len(header))
+    for header in ("done", "pruned", "failed", "running", "queued", "best", "trial"):
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     for info in StudyReader(args.storage).studies():
         s = info.settings
         counts = info.counts
         table.add_row(
             Text(info.name),
-            Text(f"{s.direction} {s.objective}" if s else "-"),
+            Text(f"{s.direction[:3]} {s.objective}" if s else "-"),
             Text(s.sampler if s else "-"),
             *(str(counts.get(k, 0)) for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")),
             f"{info.best_value:.4f}" if info.best_value is not None else "-",
