@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -26,12 +27,13 @@ DB = "{db}"  # placeholders filled per test
 WRONG_DEVICE = "cuda:99"
 
 
-@pytest.fixture
-def world(tmp_path: Path, mrpc_dir: Path) -> Iterator[dict[str, str]]:
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, mrpc_dir: Path) -> Path:
     """A study database with one hptui study holding two recorded trials (no training),
-    plus the bad files the cases point at."""
+    plus the bad files the cases point at; built once, copied for each test."""
     import optuna
 
+    tmp_path = tmp_path_factory.mktemp("template")
     db = tmp_path / "runs.db"
     url = f"sqlite:///{db}"
     space_file = write_space(tmp_path / "space.toml", mrpc_dir)
@@ -55,11 +57,18 @@ def world(tmp_path: Path, mrpc_dir: Path) -> Iterator[dict[str, str]]:
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
     (tmp_path / "truncated.db").write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+    return tmp_path
+
+
+@pytest.fixture
+def world(template: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    tmp_path = tmp_path / "w"
+    shutil.copytree(template, tmp_path)
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     yield {
-        "db": url,
+        "db": f"sqlite:///{tmp_path / 'runs.db'}",
         "dir": str(tmp_path),
-        "space": str(space_file),
+        "space": str(tmp_path / "space.toml"),
         "text": f"sqlite:///{tmp_path / 'text.db'}",
         "truncated": f"sqlite:///{tmp_path / 'truncated.db'}",
         "missing": f"sqlite:///{tmp_path / 'nowhere' / 'runs.db'}",
