@@ -239,6 +239,10 @@ def run_command(args: argparse.Namespace) -> int:
     label = " ".join(["hptui", args.command, getattr(args, "study_command", None) or ""]).strip()
     try:
         validate_args(args)
+        if args.command in ("train", "worker") and "transformers" not in sys.modules:
+            from hptui.core.hub import go_offline_if_unreachable
+
+            go_offline_if_unreachable()  # a missing model fails at once, not after retries
         module_name, function_name = COMMANDS[args.command]
         run = getattr(importlib.import_module(module_name), function_name)
         return int(run(args))
