@@ -169,7 +169,8 @@ def test_passwords_are_redacted() -> None:
 def _create_tables_at_once(url: str, barrier: multiprocessing.synchronize.Barrier) -> None:
     import sqlalchemy as sa
 
-    connectable = sa.create_engine(url, connect_args={"timeout": 120})
+    sqlite = url.startswith("sqlite")
+    connectable = sa.create_engine(url, connect_args={"timeout": 120} if sqlite else {})
     barrier.wait(timeout=60)
     ensure_tables(connectable)
 

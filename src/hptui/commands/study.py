@@ -68,7 +68,7 @@ def _list(args: argparse.Namespace) -> int:
         counts = info.counts
         table.add_row(
             Text(info.name),
-            Text(f"{s.direction[:3]} {s.objective}" if s else "-"),
+            Text(f"{s.direction} {s.objective}" if s else "-"),
             Text(s.sampler if s else "-"),
             *(str(counts.get(k, 0)) for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")),
             f"{info.best_value:.4f}" if info.best_value is not None else "-",
