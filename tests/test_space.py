@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from hptui.core.errors import ConfigError
 from hptui.core.space import SpaceError, load_space, parse_space
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,3 +89,67 @@ def test_differences_are_readable() -> None:
     after = parse_space(_param("learning_rate", type="float", low=1e-5, high=5e-4))
     (change,) = before.differences(after)
     assert change.startswith("params.learning_rate:") and "0.0005" in change
+
+
+@pytest.mark.parametrize(
+    ("spec", "phrase"),
+    [
+        ({"low": -0.5, "high": 0.9}, "low -0.5 is not a valid value"),
+        ({"low": 0.5, "high": 1.0}, "high 1.0 is not a valid value"),
+        ({"low": 0.1, "high": 0.9, "log": True, "step": 0.1}, "step and log cannot be combined"),
+        ({"low": 0.1, "high": 0.9, "log": "yes"}, "log must be true or false"),
+        ({"low": 0.1, "high": 0.9, "log": 1}, "log must be true or false"),
+        ({"low": "0.1", "high": 0.9}, "low must be a number"),
+        ({"low": 0.1, "high": "0.9"}, "high must be a number"),
+        ({"low": 0.9, "high": 0.1}, "low (0.9) > high (0.1); swap them"),
+    ],
+)
+def test_each_range_check_has_its_own_case(spec: dict[str, object], phrase: str) -> None:
+    """One case per check, so removing or loosening any one of them fails here."""
+    with pytest.raises(SpaceError, match=re.escape(phrase)) as caught:
+        parse_space(_param("beta1", type="float", **spec))
+    assert caught.value.key == "beta1"
+
+
+def test_a_range_of_one_value_is_allowed() -> None:
+    """low == high is a legal (if dull) range: only low > high is refused."""
+    space = parse_space(_param("beta1", type="float", low=0.9, high=0.9))
+    assert space.params[0].low == space.params[0].high == 0.9
+    ints = parse_space(_param("num_epochs", type="int", low=2, high=2, step=1))
+    assert ints.grid() == [{"num_epochs": 2}]
+
+
+@pytest.mark.parametrize("fixed", [5, "model", [1, 2]])
+def test_a_fixed_section_that_is_not_a_table_is_one_message(fixed: object) -> None:
+    with pytest.raises(SpaceError, match="fixed: must be a table"):
+        parse_space({"fixed": fixed})
+
+
+def test_a_relative_data_dir_is_stored_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolved against the space file's folder, so a worker started anywhere finds it;
+    a worker's $HPTUI_DATA_DIR still overrides it on that host."""
+    folder = tmp_path / "spaces"
+    folder.mkdir()
+    (folder / "s.toml").write_text('[fixed]\ndata_dir = "../data/mrpc"\n')
+    monkeypatch.chdir(tmp_path / "spaces")
+    space = load_space(folder / "s.toml")
+    assert space.fixed["data_dir"] == str(tmp_path / "data" / "mrpc")
+    assert space.config_for({}, data_dir=None, device=None).data_dir == str(
+        tmp_path / "data" / "mrpc"
+    )
+    monkeypatch.setenv("HPTUI_DATA_DIR", "/elsewhere/mrpc")
+    assert space.config_for({}, data_dir=None, device=None).data_dir == "/elsewhere/mrpc"
+    assert space.config_for({}, data_dir="/flag/mrpc", device=None).data_dir == "/flag/mrpc"
+
+
+def test_a_worker_host_without_the_device_fails_before_any_trial() -> None:
+    import torch
+
+    space = parse_space({"fixed": {"device": "cuda:99"}})  # creating it anywhere is fine
+    if torch.cuda.device_count() > 99:
+        pytest.skip("this host has 100 GPUs")
+    with pytest.raises(ConfigError, match="device: cuda:99"):
+        space.config_for({}, data_dir=None, device=None)  # what a worker's preflight calls
+    assert space.config_for({}).device == "cuda:99"  # enqueue-time validation does not need it

@@ -271,6 +271,10 @@ def run_command(args: argparse.Namespace) -> int:
     label = " ".join(["hptui", args.command, getattr(args, "study_command", None) or ""]).strip()
     try:
         validate_args(args)
+        if args.command in ("train", "worker") and "transformers" not in sys.modules:
+            from hptui.core.hub import go_offline_if_unreachable
+
+            go_offline_if_unreachable()  # a missing model fails at once, not after retries
         module_name, function_name = COMMANDS[args.command]
         run = getattr(importlib.import_module(module_name), function_name)
         return int(run(args))
@@ -284,22 +288,38 @@ def run_command(args: argparse.Namespace) -> int:
         if getattr(args, "debug", False) or os.environ.get("HPTUI_DEBUG") == "1":
             traceback.print_exc()
         status, message = describe_failure(exc, getattr(args, "storage", None))
-        print(f"{label}: error: {redact(message)}", file=sys.stderr)
+        print(f"{label}: error: {_printable(redact(message))}", file=sys.stderr)
         return status
+
+
+def _printable(message: str, limit: int = 2000) -> str:
+    """A message as a terminal should get it: control characters escaped (a NUL or an
+    escape sequence in a user's input cannot reach the terminal), lines kept short."""
+    lines = []
+    for line in message.splitlines() or [""]:
+        safe = "".join(ch if ch.isprintable() or ch == "\t" else repr(ch)[1:-1] for ch in line)
+        lines.append(safe if len(safe) <= limit else safe[: limit - 1] + "…")
+    return "\n".join(lines)
 
 
 def validate_args(args: argparse.Namespace) -> None:
     """Checks every sub-command shares, before anything is opened or written."""
     from hptui.core.config import check_device, check_sampler_seed, check_study_name
     from hptui.core.errors import ConfigError
-    from hptui.core.storage import check_url, require_database
+    from hptui.core.storage import check_existing_file, check_url, require_database
 
-    for attribute in ("name", "study", "new_name"):
-        value = getattr(args, attribute, None)
+    # Names that will be created (or name a log file) must not be paths; names looked up
+    # are taken as they are (plain Optuna may have made any), an unknown one is "no study".
+    creating = args.command == "import-cards" or getattr(args, "study_command", None) == "create"
+    new_names = [getattr(args, "new_name", None), getattr(args, "study", None)]
+    if (creating or getattr(args, "detach", False)) and hasattr(args, "name"):
+        new_names.append(args.name)
+    for value in new_names:
         if value is not None:
             check_study_name(value)
     if getattr(args, "storage", None) is not None:
         check_url(args.storage)
+        check_existing_file(args.storage)
         action = getattr(args, "study_command", None) or args.command
         if action in NEEDS_DATABASE or getattr(args, "enqueue_optimum", False):
             require_database(args.storage)

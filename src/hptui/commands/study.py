@@ -57,8 +57,12 @@ def _list(args: argparse.Namespace) -> int:
 
     from hptui.core.read import StudyReader
 
-    table = Table("study", "objective", "sampler", "complete", "pruned", "failed", "running",
-                  "waiting", "best", "best trial", box=None)  # fmt: skip
+    table = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False)
+    table.add_column("study", overflow="fold", min_width=12)  # names wrap, never cut
+    for header in ("objective", "sampler"):
+        table.add_column(header, no_wrap=True, min_width=len(header))
+    for header in ("done", "pruned", "failed", "running", "queued", "best", "trial"):
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     for info in StudyReader(args.storage).studies():
         s = info.settings
         counts = info.counts

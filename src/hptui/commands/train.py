@@ -31,11 +31,12 @@ def run_train(args: argparse.Namespace) -> int:
 def _list_settings() -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     defaults = TrainConfig().to_dict()
     table = Table("setting", "default", "meaning", box=None)
     for name, help_text in field_help().items():
-        table.add_row(name, repr(defaults[name]), help_text)
+        table.add_row(name, Text(repr(defaults[name])), Text(help_text))
     Console().print(table)
 
 
@@ -59,6 +60,7 @@ def _train_json(config: TrainConfig, stop: threading.Event) -> TrainResult:
 
 def _train_rich(config: TrainConfig, stop: threading.Event) -> TrainResult:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -67,16 +69,18 @@ def _train_rich(config: TrainConfig, stop: threading.Event) -> TrainResult:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
     from hptui.core.models import describe_model
     from hptui.core.trainer import Trainer
 
     console = Console(stderr=True)
-    with console.status(f"loading {config.model} ({describe_model(config.model)}) and data"):
+    with console.status(Text(f"loading {config.model} ({describe_model(config.model)}) and data")):
         trainer = Trainer(config)
     steps_per_epoch = -(-len(trainer.data.train) // config.train_batch_size)
     console.print(
-        f"[bold]{config.model}[/] on {config.task.upper()}: {len(trainer.data.train)} training "
+        f"[bold]{escape(config.model)}[/] on {escape(config.task.upper())}: "
+        f"{len(trainer.data.train)} training "
         f"and {len(trainer.data.eval)} validation pairs, {config.num_epochs} epoch(s) of "
         f"{steps_per_epoch} steps"
     )
@@ -118,6 +122,7 @@ def _train_rich(config: TrainConfig, stop: threading.Event) -> TrainResult:
 
 def _print_summary(result: TrainResult) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -134,7 +139,7 @@ def _print_summary(result: TrainResult) -> None:
     console.print(table)
     style = "green" if result.completed else "red"
     console.print(
-        f"[{style}]{result.status}[/]: {result.epochs} epoch(s), {result.steps} steps in "
+        f"[{style}]{escape(result.status)}[/]: {result.epochs} epoch(s), {result.steps} steps in "
         f"{result.seconds:.1f} s, {result.examples_per_s:.1f} training examples/s on "
-        f"{result.device}"
+        f"{escape(result.device)}"
     )

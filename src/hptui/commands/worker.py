@@ -54,9 +54,9 @@ def _detach(args: argparse.Namespace) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = log_dir / f"{args.name}-{stamp}-{os.getpid()}.log"
+    # The storage URL goes through the environment, not argv: `ps` shows argv to every user.
     command = [sys.executable, "-m", "hptui", "worker", args.name, "--trials", str(args.trials),
-               "--storage", args.storage, "--heartbeat", str(args.heartbeat),
-               "--grace", str(args.grace)]  # fmt: skip
+               "--heartbeat", str(args.heartbeat), "--grace", str(args.grace)]  # fmt: skip
     for flag, value in (("--data-dir", args.data_dir), ("--device", args.device)):
         if value:
             command += [flag, str(value)]
@@ -69,6 +69,7 @@ def _detach(args: argparse.Namespace) -> int:
             start_new_session=True,
             close_fds=True,
             cwd=Path.cwd(),
+            env={**os.environ, "HPTUI_STORAGE": args.storage},
         )
     print(f"worker started: pid {process.pid}, log {log_path}")
     return 0
