@@ -76,7 +76,9 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], role: str = "")
 
 
 def numeric_columns(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    """The frame with `columns` as floats; a text value is an error naming column and trial."""
+    """The frame with `columns` as floats; a text value or an infinity is an error naming the
+    column and the trial (an empty cell is a missing value, left out and counted)."""
+    import numpy as np
     import pandas as pd
 
     frame = frame.copy()
@@ -93,7 +95,18 @@ def numeric_columns(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame
                 f"has {row[name]!r}",
                 name,
             )
-        frame[name] = values.astype(float)
+        values = values.astype(float)
+        infinite = np.isinf(values.to_numpy())
+        if infinite.any():
+            row = frame.loc[infinite].iloc[0]
+            raise TrialsTableError(
+                f"{_source(frame)}column {name!r}: trial {row['number']} has {row[name]!r}, "
+                f"which is not a finite number; correct it, leave the cell empty (the trial is "
+                f"then left out of fits on {name!r}), or leave the trial out with "
+                f"--exclude {row['number']}",
+                name,
+            )
+        frame[name] = values
     return frame
 
 
