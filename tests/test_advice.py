@@ -68,7 +68,10 @@ def test_trade_off_table_accounts_for_lower_is_better_loss() -> None:
         for f in findings:
             cell = rows[f.term]["cells"][metric]
             assert (cell["change"], cell["direction"], cell["significant"]) == (
-                f.change, f.direction, f.stated)
+                f.change,
+                f.direction,
+                f.stated,
+            )
     # Told that f1 is lower-is-better, its falling with lr now agrees with the loss.
     flipped = advise(results, alpha=0.001, lower={"f1", "loss"})
     cells = {r["term"]: r for r in flipped.trade_offs}["learning_rate"]["cells"]
@@ -101,8 +104,9 @@ def test_optimum_inside_the_box_with_prediction_interval_and_narrower_space() ->
     assert space["high"] == pytest.approx(best.values["x"] + 1, abs=1e-9)
     assert space["log"] is False
     text = describe_terms(result)
-    assert any("accuracy peaks at x ≈ 3, inside the data (1 → 5): best there" in f.text
-               for f in text)
+    assert any(
+        "accuracy peaks at x ≈ 3, inside the data (1 → 5): best there" in f.text for f in text
+    )
 
 
 def test_loss_is_minimised_and_optimum_at_an_edge_is_flagged() -> None:
@@ -180,7 +184,10 @@ def test_interaction_is_described_at_both_ends_of_the_other_parameter() -> None:
     ]
     result = fit_regression(rows, "f1", ["a", "b"], mode="raw")
     finding = next(f for f in describe_terms(result) if f.term == "a*b")
-    assert "a 1 → 3 changes f1 by −0.02 at b 1 but +0.02 at b 3: a higher b makes raising a better" in finding.text
+    assert (
+        "a 1 → 3 changes f1 by −0.02 at b 1 but +0.02 at b 3: a higher b makes raising a better"
+        in finding.text
+    )
     assert finding.change == pytest.approx(0.04, abs=1e-6)
     assert finding.direction == "better"
 
@@ -306,7 +313,7 @@ def test_integer_parameters_are_rounded_and_the_space_stays_inside_the_data() ->
     assert edge.values["train_batch_size"] == 32.0
     for space in (best.space, edge.space):
         assert 8 <= space["train_batch_size"]["low"] < space["train_batch_size"]["high"] <= 32
-        assert 1.0 <= space["lr"]["low"] and space["lr"]["high"] <= 3.0
+        assert space["lr"]["low"] >= 1.0 and space["lr"]["high"] <= 3.0
 
 
 def test_a_thin_or_insignificant_fit_is_refused_with_reasons() -> None:

@@ -99,7 +99,7 @@ def test_table_and_markdown_show_tables_trade_offs_and_advice(
     assert "where the metrics agree" in text and "advice" in text
     assert main(["analyze", "s", "--storage", url, "--format", "markdown"]) == 0
     text = capsys.readouterr().out
-    assert "| term | coef | std err | t | p | 95% CI low | 95% CI high |" in text
+    assert "| term | coef | std err | t | p | p (Holm) | 95% CI low | 95% CI high |" in text
     assert "## Advice" in text
 
 
@@ -108,8 +108,14 @@ def test_suggested_space_is_a_loadable_narrower_space(
 ) -> None:
     url, _ = study
     target = tmp_path / "narrow.toml"
-    assert main(["analyze", "s", "--storage", url, "--metric", "loss", "--format", "json",
-                 "--suggest-space", str(target)]) == 0  # fmt: skip
+    command = ["analyze", "s", "--storage", url, "--metric", "loss", "--format", "json",
+               "--suggest-space", str(target)]  # fmt: skip
+    # 10 trials for 6 terms: too thin to act on unforced; refused, and nothing written.
+    capsys.readouterr()
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "per term" in err and "--force" in err and not target.exists()
+    assert main([*command, "--force"]) == 0
     narrow = load_space(target)
     bounds = {p.name: (p.low, p.high) for p in narrow.params}
     assert 1e-4 <= bounds["learning_rate"][0] < bounds["learning_rate"][1] <= 3e-3
@@ -123,8 +129,12 @@ def test_the_fitted_optimum_can_be_queued(
     url, _ = study
     analysis = _json(capsys, "s", "--storage", url, "--metric", "loss")
     optimum = analysis[0]["optimum"]
-    assert main(["analyze", "s", "--storage", url, "--metric", "loss", "--format", "json",
-                 "--enqueue-optimum"]) == 0  # fmt: skip
+    assert optimum["refusals"]  # 10 trials for 6 terms
+    command = ["analyze", "s", "--storage", url, "--metric", "loss", "--format", "json",
+               "--enqueue-optimum"]  # fmt: skip
+    assert main(command) == 2
+    assert "not reliable" in capsys.readouterr().err
+    assert main([*command, "--force"]) == 0
     from hptui.core.read import StudyReader
 
     waiting = [r for r in StudyReader(url).trials("s") if r.state == "WAITING"]

@@ -384,7 +384,16 @@ def test_fit_metrics_and_to_dict_keys() -> None:
     for key in ("metric", "n", "r2", "adj_r2", "warnings", "terms", "n_terms", "f_pvalue", "aic"):
         assert key in d
     assert d["metric"] == "loss" and d["n_terms"] == 10
-    assert set(d["terms"][0]) == {"term", "coef", "std_err", "t", "p", "ci_low", "ci_high", "p_holm"}
+    assert set(d["terms"][0]) == {
+        "term",
+        "coef",
+        "std_err",
+        "t",
+        "p",
+        "ci_low",
+        "ci_high",
+        "p_holm",
+    }
     assert d["terms"][0]["term"] == "const"
 
 
