@@ -314,13 +314,13 @@ def _n_eval(space: SearchSpace | None) -> int | None:
 def holm_adjust(results: Mapping[str, RegressionResult]) -> dict[str, RegressionResult]:
     """Each non-intercept term's p adjusted by Holm's method over every such term of every
     metric (all were tested at once); the intercept keeps NaN."""
-    from statsmodels.stats.multitest import multipletests
+    from .regression_warnings import holm_adjusted
 
     keys = [(m, t.term) for m, r in results.items() for t in r.terms if t.term != "const"]
     if not keys:
         return dict(results)
     raw = [results[m].term(name).p for m, name in keys]  # type: ignore[union-attr]
-    adjusted = dict(zip(keys, multipletests(raw, method="holm")[1], strict=True))
+    adjusted = dict(zip(keys, holm_adjusted(raw), strict=True))
     out = {}
     for metric, result in results.items():
         terms = tuple(

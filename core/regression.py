@@ -286,7 +286,7 @@ def fit_regression(
         robust=robust,
         relative_to=relative_to,
         baseline_metric=baseline_metric,
-        numbers=tuple(int(n) for n in rows["number"]),
+        numbers=tuple(rows["number"].astype(int).tolist()),
     )
     if len(rows) and float(y.max() - y.min()) <= 1e-12 * max(1.0, float(abs(y).max())):
         warning = (
@@ -414,7 +414,7 @@ def _fit(
         )
         for j in range(len(names))
     )
-    condition_number = float(np.linalg.cond(x))
+    condition_number = float(np.linalg.cond(np.linalg.qr(x, mode="r")))  # = cond(x), k x k
     vifs = checks.variance_inflation(x, names)
     noise = checks.seed_noise(rows, list(result.params), y)
     for warning in (
@@ -441,6 +441,6 @@ def _fit(
         column_norms=tuple(float(v) for v in norms),
         df_resid=float(fit.df_resid),
         resid_var=float(fit.mse_resid),
-        fitted_values=tuple(float(v) for v in fit.fittedvalues),
-        residuals=tuple(float(v) for v in fit.resid),
+        fitted_values=tuple(np.asarray(fit.fittedvalues, dtype=float).tolist()),
+        residuals=tuple(np.asarray(fit.resid, dtype=float).tolist()),
     )

@@ -198,11 +198,14 @@ def drop_dependent_terms(spec: DesignSpec, x: np.ndarray) -> tuple[DesignSpec, l
 
     norms = np.linalg.norm(x, axis=0)
     unit = x / np.where(norms > 0, norms, 1.0)
+    # unit = QR with Q orthonormal: any set of columns of R has the singular values of the
+    # same columns of unit, so the rank checks run on k x k, not n x k (linear in n).
+    r: np.ndarray = np.asarray(np.linalg.qr(unit, mode="r")) if len(unit) > unit.shape[1] else unit
     kept: list[int] = []
     notes = []
     for j, term in enumerate(spec.terms):
         candidate = [*kept, j]
-        if norms[j] > 0 and np.linalg.matrix_rank(unit[:, candidate], tol=1e-9) == len(candidate):
+        if norms[j] > 0 and np.linalg.matrix_rank(r[:, candidate], tol=1e-9) == len(candidate):
             kept.append(j)
         else:
             notes.append(

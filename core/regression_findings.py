@@ -25,7 +25,7 @@ from typing import Any
 
 from .regression import RegressionResult
 from .regression_design import ParamTransform
-from .regression_warnings import fmt, fmt_p, fmt_signed
+from .regression_warnings import fmt, fmt_p, fmt_signed, holm_adjusted
 
 LOWER_IS_BETTER_HINTS = ("loss", "error", "perplexity")
 # Metrics that are fractions of examples (or means of such fractions): they live in [0, 1].
@@ -300,12 +300,10 @@ def holm(findings: dict[str, list[Finding]]) -> dict[str, list[Finding]]:
     were tested at once)."""
     import dataclasses
 
-    from statsmodels.stats.multitest import multipletests
-
     flat = [f for fs in findings.values() for f in fs]
     if not flat:
         return findings
-    adjusted = multipletests([f.p for f in flat], method="holm")[1]
+    adjusted = holm_adjusted([f.p for f in flat])
     lookup = {id(f): float(p) for f, p in zip(flat, adjusted, strict=True)}
     return {
         m: [dataclasses.replace(f, p_holm=lookup[id(f)]) for f in fs] for m, fs in findings.items()
