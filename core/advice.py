@@ -326,6 +326,8 @@ def _round_integers(
     choices = []
     for name, lo, hi in integer:
         v = values[name]
+        if not math.isfinite(v):
+            return values
         options = {min(max(math.floor(v), math.ceil(lo)), math.floor(hi)),
                    min(max(math.ceil(v), math.ceil(lo)), math.floor(hi))}  # fmt: skip
         choices.append(sorted(options) if len(integer) <= EXACT_ROUNDING else [round(v)])

@@ -305,7 +305,24 @@ def fit_regression(
     if chosen is None:
         return _unfitted(base_result, notes, warnings)
     result = _replace(base_result, model=model)
-    return _fit(result, chosen, chosen.matrix(rows), y, rows, notes, warnings, alpha)
+    x = chosen.matrix(rows)
+    _check_finite_design(chosen, x)
+    return _fit(result, chosen, x, y, rows, notes, warnings, alpha)
+
+
+def _check_finite_design(spec: DesignSpec, x: np.ndarray) -> None:
+    """Squares and products of extreme values overflow to inf: refuse, naming the column."""
+    import numpy as np
+
+    bad = ~np.isfinite(x).all(axis=0)
+    if bad.any():
+        term = spec.terms[int(np.argmax(bad))]
+        name = spec.params[term[0]].name
+        raise TrialsTableError(
+            f"column {name!r}: its values are too large to square (the {spec.term_name(term)} "
+            "term overflows); rescale the column or leave it out with --params",
+            name,
+        )
 
 
 def fit_metrics(

@@ -38,7 +38,7 @@ def draw_plots(analysis: Analysis, kind: str) -> None:
             for line in data["lines"]
             if line["state"] == "COMPLETE" and None not in line["values"]
         ]
-        _draw_xy(series, f"parallel coordinates: {analysis.source} (each axis 0..1)",
+        _draw_xy(series, "parallel coordinates (each axis scaled to 0..1)",
                  "axis", "scaled value", min(160, 24 * len(names)), 25)  # fmt: skip
         print("axes: " + ", ".join(f"{i} {n}" for i, n in enumerate(names)))
     elif kind == "residuals":
@@ -98,7 +98,7 @@ def _draw_xy(
         plt.plotsize(width, height)
         if not sys.stdout.isatty():
             plt.clear_color()
-        plt.show()
+        print(plt.build())  # through sys.stdout, so redirection and capture see it
         return
     figure = plt.figure  # plotext 6.x: one figure object, signals drawn on it
     figure.clear()
@@ -113,7 +113,8 @@ def _draw_xy(
     figure.label(x_label, axis="x")
     figure.label(y_label, axis="y")
     figure.plot_size(width, height)
-    figure.show(colorless=not sys.stdout.isatty())
+    # plotext 6 prints from native code; build the text and print it through sys.stdout.
+    print(figure.build().string(colorless=not sys.stdout.isatty()))
 
 
 def _print_heatmap(data: dict[str, Any]) -> None:
