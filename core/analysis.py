@@ -21,13 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from .advice import Advice, advise
 from .errors import HptuiError
+from .model_cards import CARD_COLUMNS, CARD_INFO_ATTR
 from .read import METRICS, StudyReader
 from .regression import RegressionResult, fit_metrics
 from .space import ParamSpec, SearchSpace
 from .trials_table import read_trials_csv
-
-CARD_INFO_ATTR = "hptui.card_info"  # task, dataset, base_model, architecture of a model card
-CARD_COLUMNS = ("task", "dataset", "base_model", "architecture")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +33,7 @@ if TYPE_CHECKING:
 # Columns of a trials table that are bookkeeping, never hyperparameters to regress on.
 NOT_PARAMS = {
     "number", "state", "reason", "duration_s", "value", "study", "seed", "eval_batch_size",
-    "task", "dataset", "base_model", "architecture", *METRICS,
+    "task", "dataset", "base_model", "architecture", "task_source", *METRICS,
 }  # fmt: skip
 BASELINE_MARK = "baseline"
 # A default parameter must be known for this share of the trials: one that few trials state

@@ -154,6 +154,19 @@ def _size_notes(result: RegressionResult, change: float, judge: Judge) -> list[s
     return notes
 
 
+def _range_notes(result: RegressionResult, points: list[tuple[list[float], str]]) -> list[str]:
+    """'the fit breaks down' for each point (features, where) predicted outside the metric's
+    possible range: a change between impossible values is not a finding."""
+    notes = []
+    for u, where in points:
+        problem = outside_range(
+            result.metric, _metric_value(result, result.predict_features(u).mean)
+        )
+        if problem:
+            notes.append(f"the fit breaks down: at {where} it predicts {problem}")
+    return notes
+
+
 def _finish(significant: bool, notes: list[str]) -> tuple[bool, tuple[str, ...]]:
     return significant and not notes, tuple(notes)
 
@@ -167,12 +180,8 @@ def _change_finding(
     u_from[index], u_to[index] = param.encode(param.low), param.encode(param.high)
     contrast = result.contrast_features(u_from, u_to)
     significant = contrast.p < judge.alpha
-    notes: list[str] = []
-    for u_at, at in ((u_from, param.low), (u_to, param.high)):
-        value = _metric_value(result, result.predict_features(u_at).mean)
-        problem = outside_range(result.metric, value)
-        if problem:
-            notes.append(f"the fit breaks down: at {param.name} {fmt(at)} it predicts {problem}")
+    notes = _range_notes(result, [(u_from, f"{param.name} {fmt(param.low)}"),
+                                  (u_to, f"{param.name} {fmt(param.high)}")])  # fmt: skip
     if significant:
         notes += _size_notes(result, contrast.estimate, judge)
     direction = _direction(result.metric, contrast.estimate, judge)
@@ -217,13 +226,13 @@ def _curvature_finding(result: RegressionResult, index: int, judge: Judge) -> Fi
     if bulge == 0:
         direction = "no change"
     significant = contrast.p < judge.alpha
-    notes: list[str] = []
     shape = "peaks" if peak else "dips"
+    points = [(_at(u, index, lo), f"{param.name} {fmt(param.low)}"),
+              (_at(u, index, hi), f"{param.name} {fmt(param.high)}")]  # fmt: skip
     if inside:
-        value = _metric_value(result, result.predict_features(_at(u, index, vertex_u)).mean)
-        problem = outside_range(result.metric, value)
-        if problem:
-            notes.append(f"the fit breaks down: at its turning point it predicts {problem}")
+        points.append((_at(u, index, vertex_u), "its turning point"))
+    notes = _range_notes(result, points)
+    if inside:
         where = (
             f"{result.metric} {shape} at {param.name} ≈ {_fmt_param(turning, param)}, inside "
             f"the data ({fmt(param.low)} → {fmt(param.high)}): {direction}"
@@ -267,9 +276,13 @@ def _interaction_finding(result: RegressionResult, i: int, j: int, judge: Judge)
     u = spec.features({})
     changes = []
     rows = []
+    corners: list[tuple[list[float], str]] = []
     for other in (second.low, second.high):
         base = _at(u, j, second.encode(other))
         u_from, u_to = _at(base, i, first.encode(first.low)), _at(base, i, first.encode(first.high))
+        at_other = f"{second.name} {fmt(other)}"
+        corners += [(u_from, f"{first.name} {fmt(first.low)}, {at_other}"),
+                    (u_to, f"{first.name} {fmt(first.high)}, {at_other}")]  # fmt: skip
         changes.append(result.contrast_features(u_from, u_to).estimate)
         rows.append(
             [b - a for a, b in zip(spec.row_from_features(u_from),
@@ -285,7 +298,8 @@ def _interaction_finding(result: RegressionResult, i: int, j: int, judge: Judge)
         f"{second.name} makes raising {first.name} {direction} "
         f"({fmt_signed(contrast.estimate)}, {first.name}*{second.name} {fmt_p(contrast.p)})"
     )
-    notes = _size_notes(result, contrast.estimate, judge) if significant else []
+    notes = _range_notes(result, corners)
+    notes += _size_notes(result, contrast.estimate, judge) if significant else []
     stated, notes_t = _finish(significant, notes)
     return Finding(
         result.metric, "interaction", first.name, f"{first.name}*{second.name}", first.low,
