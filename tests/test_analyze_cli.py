@@ -374,3 +374,73 @@ def test_non_finite_values_are_refused_naming_row_and_column(
     path.write_text(BAD_CSVS["-inf param"])
     code, _, err = _run(capsys, "--from-csv", str(path), "--metric", "f1")
     assert code == 2 and "column 'num_epochs': trial 1" in err
+
+
+@pytest.fixture
+def marked_study(tmp_path: Path, mrpc_dir: Path) -> str:
+    """A study of 30 finished trials written through Optuna (no training), lr on a log scale
+    in its space although its values span only 5x."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    toml = tmp_path / "space.toml"
+    toml.write_text(
+        f'[fixed]\nmodel = "tiny-distilbert"\ndata_dir = "{mrpc_dir}"\nnum_epochs = 1\n'
+        '[params.learning_rate]\ntype = "float"\nlow = 2e-5\nhigh = 1e-4\nlog = true\n'
+        '[params.train_batch_size]\ntype = "int"\nlow = 8\nhigh = 64\n'
+    )
+    space = load_space(toml)
+    create_study("m", StudySettings(space, sampler="random", seed=0), url)
+    study = optuna.load_study(study_name="m", storage=url)
+    rng = np.random.default_rng(0)
+    distributions = space.distributions()
+    for _ in range(30):
+        lr, bs = float(10 ** rng.uniform(np.log10(2e-5), -4)), int(rng.choice([8, 16, 32, 64]))
+        f1 = 0.8 + 0.001 * bs - 0.05 * (np.log10(lr) + 4.3) ** 2 + rng.normal(0, 0.002)
+        metrics = {"f1": f1, "accuracy": f1 - 0.05, "loss": 1 - f1}
+        study.add_trial(optuna.trial.create_trial(
+            params={"learning_rate": lr, "train_batch_size": bs},
+            distributions={k: distributions[k] for k in ("learning_rate", "train_batch_size")},
+            value=f1, user_attrs={"hptui.metrics": metrics},
+        ))  # fmt: skip
+    return url
+
+
+def test_study_marks_exclude_trials_and_name_the_baseline(
+    marked_study: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hptui.core.marks import set_baseline, set_excluded
+
+    url = marked_study
+    base = ["m", "--storage", url, "--metric", "f1", "--format", "json"]
+    (plain,) = json.loads(_run(capsys, *base)[1])
+    assert plain["n"] == 30 and plain["log_params"] == ["learning_rate"]  # from the space
+    set_excluded(url, "m", [3, 7])
+    (marked,) = json.loads(_run(capsys, *base)[1])
+    assert marked["n"] == 28 and marked["left_out"] == {"excluded": 2}
+    assert marked["excluded"] == [3, 7]
+    (everything,) = json.loads(_run(capsys, *base, "--include-excluded")[1])
+    assert everything["n"] == 30 and everything["excluded"] == []
+    (more,) = json.loads(_run(capsys, *base, "--exclude", "4")[1])
+    assert more["left_out"] == {"excluded": 3}
+    code, _, err = _run(capsys, *base, "--relative-to", "baseline")
+    assert code == 2 and "no marked baseline" in err
+    set_baseline(url, "m", 5)
+    (relative,) = json.loads(_run(capsys, *base, "--relative-to", "baseline")[1])
+    assert relative["relative_to"] == 5 and relative["n"] == 27  # baseline and 2 excluded out
+    (numbered,) = json.loads(_run(capsys, *base, "--relative-to", "5")[1])
+    assert [t["coef"] for t in numbered["terms"]] == pytest.approx(
+        [t["coef"] for t in relative["terms"]])  # fmt: skip
+    code, _, err = _run(capsys, *base, "--relative-to", "first")
+    assert code == 2 and "--relative-to" in err
+    # The space decides the scale; --log can only add to it.
+    (forced,) = json.loads(_run(capsys, *base, "--log", "train_batch_size")[1])
+    assert forced["log_params"] == ["learning_rate", "train_batch_size"]
+    # 28 trials for 6 terms, significant: the optimum may be queued without --force.
+    code, _, err = _run(capsys, "m", "--storage", url, "--metric", "f1", "--enqueue-optimum")
+    assert code == 0, err
+    from hptui.core.read import StudyReader
+
+    (queued,) = [t for t in StudyReader(url).trials("m") if t.state == "WAITING"]
+    assert isinstance(queued.params["train_batch_size"], int)
+    assert 2e-5 <= queued.params["learning_rate"] <= 1e-4
