@@ -128,8 +128,10 @@ def optimum_lines(optimum: Optimum) -> list[str]:
         f"fitted {kind} in the observed box: {where} -> {optimum.metric} {fmt(p.mean)} "
         f"(95% prediction interval {fmt(p.pred_low)} to {fmt(p.pred_high)})"
     ]
-    lines += list(optimum.notes)
-    lines += [f"not acted on unless forced: {r}" for r in optimum.refusals]
+    if optimum.refusals:  # no advice to widen a range on a fit too weak to act on
+        lines += [f"not acted on unless forced: {r}" for r in optimum.refusals]
+    else:
+        lines += list(optimum.notes)
     return lines
 
 

@@ -359,3 +359,17 @@ def test_holm_adjusted_p_values_and_the_multiple_testing_note() -> None:
     assert all(f.p_holm >= f.p for f in flat)
     assert f"{len(flat)} contrasts tested at once" in advice.multiple_testing
     json.dumps(advice.to_dict())
+
+
+def test_a_three_trial_grid_gets_cautions_not_advice_to_widen() -> None:
+    frame = pd.DataFrame(
+        {"learning_rate": [1e-5, 3e-5, 1e-4], "f1": [0.81, 0.81, 0.81],
+         "loss": [0.5, 0.5 + 5.9e-7, 0.5 + 1.3e-6]}
+    )  # fmt: skip
+    results = fit_metrics(frame, ["f1", "loss"], ["learning_rate"])
+    advice = advise(results)
+    assert "has the same value (0.81) in all 3 trials" in results["f1"].warnings[0]
+    text = "\n".join(advice.lines())
+    assert "per term" in text
+    assert "widening" not in text
+    assert "not acted on unless forced" in text or "loss" not in advice.optima
