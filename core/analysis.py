@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .advice import Advice, advise
+from .advice import Advice, Optimum, advise
+from .card_info import CARD_COLUMNS, CARD_INFO_ATTR
 from .errors import HptuiError
-from .model_cards import CARD_COLUMNS, CARD_INFO_ATTR
 from .read import METRICS, StudyReader
 from .regression import RegressionResult, fit_metrics
 from .space import ParamSpec, SearchSpace
@@ -106,7 +106,7 @@ class Analysis:
             out.append(entry)
         return out
 
-    def actionable_optimum(self, metric: str, force: bool = False) -> Any:
+    def actionable_optimum(self, metric: str, force: bool = False) -> Optimum:
         """`metric`'s optimum if it may be acted on (queued, narrowed around), else an error
         saying why; `force` overrides a non-significant or thin fit, never a broken one."""
         optimum = self.advice.optima.get(metric)
@@ -351,4 +351,12 @@ def parse_numbers(text: str | None, option: str) -> tuple[int, ...]:
         raise HptuiError(f"{option}: expected trial numbers like 3,7,12 (got {text!r})") from None
 
 
-__all__ = ["Analysis", "AnalysisOptions", "analyze", "default_params", "study_table"]
+__all__ = [
+    "Analysis",
+    "AnalysisOptions",
+    "analyze",
+    "default_params",
+    "holm_adjust",
+    "optimum_trial",
+    "study_table",
+]

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model_cards import CARD_INFO_ATTR, TRAIN_FIELDS, CardRecord, card_info, describe
+from .card_info import CARD_INFO_ATTR, card_info
+from .model_cards import TRAIN_FIELDS, CardRecord, describe
 from .space import SearchSpace, SpaceError, parse_space
 from .storage import optuna_storage
 from .study import OBJECTIVES, SETTINGS_ATTR, StudyError, StudySettings

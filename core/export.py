@@ -39,7 +39,7 @@ def flat_rows(reader: StudyReader, study_name: str) -> list[dict[str, Any]]:
     )
     rows = [trial.flat(names, METRICS) for trial in trials]
     # Model-card studies: what each card is (task, base model...), so unlike cards show.
-    from .model_cards import CARD_COLUMNS, CARD_INFO_ATTR
+    from .card_info import CARD_COLUMNS, CARD_INFO_ATTR
 
     cards = [t.user_attrs.get(CARD_INFO_ATTR) for t in trials]
     if any(isinstance(card, dict) for card in cards):

@@ -497,42 +497,6 @@ def _agrees(a: Any, b: Any) -> bool:
     return abs(a - b) <= 0.5 * 10**-decimals + 1e-12
 
 
-# What a card says it is, recorded per trial (user attribute `CARD_INFO_ATTR`) and shown as
-# columns by `hptui trials` and `hptui analyze`, so unlike cards can be told apart.
-CARD_INFO_ATTR = "hptui.card_info"
-CARD_COLUMNS = ("task", "dataset", "base_model", "architecture")
-# A task the card does not state, read from the head its config.json names.
-TASK_FROM_ARCHITECTURE = {
-    "ForSequenceClassification": "text-classification",
-    "ForTokenClassification": "token-classification",
-    "ForQuestionAnswering": "question-answering",
-    "ForMaskedLM": "fill-mask",
-    "ForCausalLM": "text-generation",
-    "ForMultipleChoice": "multiple-choice",
-}
-# ... or from a dataset that has only one task.
-TASK_FROM_DATASET = {"squad": "question-answering", "conll": "token-classification"}
-
-
-def card_info(record: CardRecord) -> dict[str, str | None]:
-    """task, dataset, base_model, architecture as the card states them (None when absent);
-    a task it does not state is inferred from the architecture or a one-task dataset, and
-    `task_source` says where the task came from."""
-    info: dict[str, str | None] = {
-        k: str(record.params[k]) if k in record.params else None for k in CARD_COLUMNS
-    }
-    info["task_source"] = record.sources.get("task") if info["task"] else None
-    if info["task"] is None and info["architecture"]:
-        for suffix, task in TASK_FROM_ARCHITECTURE.items():
-            if info["architecture"].endswith(suffix):
-                info["task"], info["task_source"] = task, "inferred from the architecture"
-    if info["task"] is None and info["dataset"]:
-        for name, task in TASK_FROM_DATASET.items():
-            if name in info["dataset"].lower():
-                info["task"], info["task_source"] = task, "inferred from the dataset"
-    return info
-
-
 def describe(record: CardRecord) -> list[str]:
     """One line per value read (with its source) and per thing skipped (with the reason)."""
     values = {**record.params, **record.metrics}

@@ -249,7 +249,7 @@ def test_cli_imports_the_shared_cards_and_analyses_them(
 
 
 def test_each_trial_records_what_the_card_is(cards: dict[str, CardRecord]) -> None:
-    from hptui.core.model_cards import card_info
+    from hptui.core.card_info import card_info
 
     assert card_info(cards["matthiasdroth-bert-ner"]) == {
         "task": "token-classification", "dataset": "conll2003", "base_model": "bert-base-cased",
