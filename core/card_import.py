@@ -6,10 +6,11 @@ trials through Optuna, so `hptui analyze CARDS-STUDY` runs the paper's analysis 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from .card_info import CARD_INFO_ATTR, card_info
 from .export import update_flat_table
 from .model_cards import TRAIN_FIELDS, CardRecord, describe
 from .space import SearchSpace, SpaceError, parse_space
@@ -29,17 +30,20 @@ class ImportReport:
     complete: int = 0
     failed: int = 0
     not_imported: int = 0
+    filtered_out: list[tuple[str, str]] = field(default_factory=list)  # (card, why)
 
     def lines(self) -> list[str]:
         out = []
         for name, outcome, details in self.cards:
             out += [f"{name}: {outcome}", *(f"  {line}" for line in details)]
+        out += [f"{name}: left out by the filters ({why})" for name, why in self.filtered_out]
         out.append(f"study {self.study_name!r} (objective {self.objective}, sampler random):")
         out += [f"  searched {name}: {desc}" for name, desc in self.searched.items()]
         out += [f"  {note}" for note in self.notes]
         out.append(
             f"{self.complete + self.failed} trials imported ({self.complete} complete, "
             f"{self.failed} failed: no {self.objective}), {self.not_imported} cards not imported"
+            + (f", {len(self.filtered_out)} left out by the filters" if self.filtered_out else "")
         )
         return out
 
@@ -78,20 +82,60 @@ def build_space(records: Iterable[CardRecord]) -> tuple[SearchSpace, dict[str, s
     return parse_space({"params": specs}), searched, notes
 
 
+FILTER_KEYS = ("task", "dataset", "base_model", "architecture")
+
+
+def filter_cards(
+    records: Iterable[CardRecord], filters: Mapping[str, str | None]
+) -> tuple[list[CardRecord], list[tuple[str, str]]]:
+    """The cards whose task, dataset, base model and architecture (see `card_info`) contain
+    each given text (case-insensitive); the others with the reason they were left out. A card
+    that does not state a filtered attribute is left out."""
+    wanted = {k: v.lower() for k, v in filters.items() if v}
+    unknown = set(wanted) - set(FILTER_KEYS)
+    if unknown:
+        raise ValueError(f"unknown card filter(s): {', '.join(sorted(unknown))}")
+    kept, dropped = [], []
+    for record in records:
+        info = card_info(record)
+        misses = [
+            f"{key} {info[key]!r} does not contain {text!r}" if info[key] else f"no {key} stated"
+            for key, text in wanted.items()
+            if text not in (info[key] or "").lower()
+        ]
+        if misses:
+            dropped.append((record.name, "; ".join(misses)))
+        else:
+            kept.append(record)
+    return kept, dropped
+
+
 def import_cards(
-    records: list[CardRecord], study_name: str, storage_url: str, objective: str = "accuracy"
+    records: list[CardRecord],
+    study_name: str,
+    storage_url: str,
+    objective: str = "accuracy",
+    filters: Mapping[str, str | None] | None = None,
 ) -> ImportReport:
-    """Create study `study_name` with one finished trial per usable card.
+    """Create study `study_name` with one finished trial per usable card that passes the
+    `filters` (task, dataset, base_model, architecture: see `filter_cards`).
 
     A card without the objective becomes a FAIL trial (Optuna needs a finite value for a
-    COMPLETE one), so its parameters and other metrics still show. An existing study of
-    that name is never touched: it is an error that suggests another name.
+    COMPLETE one), so its parameters and other metrics still show, and both `hptui trials`
+    and `hptui analyze` see it as FAIL; import with that metric as the objective to fit
+    over it. Each trial records the card's task, dataset, base model and architecture
+    (user attribute `hptui.card_info`). An existing study of that name is never touched:
+    it is an error that suggests another name.
     """
     import optuna
 
+    records, filtered_out = filter_cards(records, filters or {})
     usable = [r for r in records if r.usable]
     if not usable:
-        raise StudyError("no card states both a learning rate and a metric; nothing to import")
+        why = " that passes the filters" if filtered_out else ""
+        raise StudyError(
+            f"no card{why} states both a learning rate and a metric; nothing to import"
+        )
     space, searched, notes = build_space(usable)
     direction = OBJECTIVES.get(objective, "maximize")
     settings = StudySettings(space, objective=objective, direction=direction, sampler="random")
@@ -123,7 +167,7 @@ def import_cards(
         attrs = {"hptui.metrics": dict(record.metrics), "hptui.source": "model card",
                  "hptui.card": record.name, "hptui.card_params": dict(record.params),
                  "hptui.card_sources": dict(record.sources), "hptui.reason": reason,
-                 **record.metrics}  # fmt: skip
+                 CARD_INFO_ATTR: card_info(record), **record.metrics}  # fmt: skip
         study.add_trial(
             optuna.trial.create_trial(
                 params=params,
@@ -139,5 +183,6 @@ def import_cards(
     done = sum(1 for _, outcome, _ in cards if outcome.startswith("imported"))
     left = len(records) - len(usable)
     return ImportReport(
-        study_name, objective, searched, notes, cards, done, len(usable) - done, left
-    )
+        study_name, objective, searched, notes, cards, done, len(usable) - done, left,
+        filtered_out,
+    )  # fmt: skip

@@ -49,7 +49,15 @@ def flat_rows(reader: StudyReader, study_name: str) -> list[dict[str, Any]]:
         if info.settings
         else sorted({name for t in trials for name in t.params})
     )
-    return [trial.flat(names, METRICS) for trial in trials]
+    rows = [trial.flat(names, METRICS) for trial in trials]
+    # Model-card studies: what each card is (task, base model...), so unlike cards show.
+    from .card_info import CARD_COLUMNS, CARD_INFO_ATTR
+
+    cards = [t.user_attrs.get(CARD_INFO_ATTR) for t in trials]
+    if any(isinstance(card, dict) for card in cards):
+        for row, card in zip(rows, cards, strict=True):
+            row.update({k: card.get(k) if isinstance(card, dict) else None for k in CARD_COLUMNS})
+    return rows
 
 
 def sort_rows(rows: list[dict[str, Any]], column: str | None) -> list[dict[str, Any]]:

@@ -4,9 +4,13 @@
   monotone effect, so a log-scaled learning rate needs no transform);
 - `scatter_with_fit`: a metric against each parameter, with the fitted curve and its 95%
   confidence band, the other parameters held at their reference (the mean feature);
-- `parallel_coordinates`: every trial as a line across parameter and metric axes in [0, 1].
+- `parallel_coordinates`: every trial as a line across parameter and metric axes in [0, 1];
+- `correlation_matrix`: the square matrix over parameters and metrics together;
+- `curve_data`: one parameter's fitted curve and its 95% confidence band, as four lists;
+- `residuals`: fitted value and residual per fitted trial (for a residual plot).
 
 Missing or undefined numbers are None, never NaN, so the data serialises to JSON as is.
+`parallel_coordinates_data` is `parallel_coordinates` under the name the console uses.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .advice import lower_is_better
 from .regression import RegressionResult
 from .regression_design import guess_log_params
+from .regression_findings import lower_is_better
 from .trials_table import COMPLETE, as_trials_frame, numeric_columns, select_trials
 
 if TYPE_CHECKING:
@@ -152,3 +156,55 @@ def parallel_coordinates(
         for i, (_, row) in enumerate(table.iterrows())
     ]
     return {"axes": axes, "lines": lines}
+
+
+def correlation_matrix(
+    trials: pd.DataFrame | Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    method: str = "spearman",
+    exclude: Collection[int] = (),
+) -> dict[str, Any]:
+    """`values[i][j]`: correlation of columns[i] with columns[j] over the complete trials
+    that have every column (a heatmap of parameters and metrics); None where one is constant."""
+    selection = select_trials(trials, list(columns), exclude=exclude)
+    corr = selection.frame[list(columns)].corr(method=method)
+    return {
+        "columns": list(columns),
+        "values": [[_num(corr.loc[a, b]) for b in columns] for a in columns],
+        "method": method,
+        "n": selection.n,
+        "left_out": dict(selection.left_out),
+    }
+
+
+def curve_data(
+    result: RegressionResult, param: str, points: int = 50
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """x, fitted y, and the 95% confidence band (low, high) of `result` along `param` over its
+    observed range, the other parameters at their centre; y as fitted (relative fits: the
+    difference from the baseline). Empty lists when `param` was not fitted."""
+    spec = result.spec
+    fitted = {p.name: p for p in spec.params} if spec is not None else {}
+    if param not in fitted or not result.fitted:
+        return [], [], [], []
+    p = fitted[param]
+    curve = _curve(result, param, p.low, p.high, p.log, points)
+    return (
+        [float(v) for v in curve["x"] if v is not None],
+        [float(v) if v is not None else math.nan for v in curve["y"]],
+        [float(v) if v is not None else math.nan for v in curve["low"]],
+        [float(v) if v is not None else math.nan for v in curve["high"]],
+    )
+
+
+def residuals(result: RegressionResult) -> dict[str, Any]:
+    """Per fitted trial: its number, fitted value and residual (observed minus fitted)."""
+    return {
+        "metric": result.metric,
+        "numbers": list(result.numbers) if result.fitted else [],
+        "fitted": [_num(v) for v in result.fitted_values],
+        "residuals": [_num(v) for v in result.residuals],
+    }
+
+
+parallel_coordinates_data = parallel_coordinates

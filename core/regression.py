@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "Contrast",
     "Prediction",
     "RegressionResult",
     "TermEstimate",
@@ -52,6 +53,8 @@ class TermEstimate:
     p: float
     ci_low: float
     ci_high: float
+    # Holm-adjusted p over every term tested in one analysis (NaN until `holm_adjust` runs).
+    p_holm: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _plain(v) for k, v in asdict(self).items()}
@@ -67,6 +70,16 @@ class Prediction:
     conf_high: float
     pred_low: float
     pred_high: float
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A linear combination c'β of the coefficients: its estimate, sqrt(c'Vc), t and p."""
+
+    estimate: float
+    std_err: float
+    t: float
+    p: float
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,9 @@ class RegressionResult:
     column_norms: tuple[float, ...] = ()
     df_resid: float = math.nan
     resid_var: float = math.nan
+    # Per fitted trial (same order as `numbers`), on the fitted scale (relative: minus baseline).
+    fitted_values: tuple[float, ...] = ()
+    residuals: tuple[float, ...] = ()
 
     @property
     def fitted(self) -> bool:
@@ -136,6 +152,33 @@ class RegressionResult:
         return Prediction(
             mean, mean - crit * se, mean + crit * se, mean - crit * se_new, mean + crit * se_new
         )
+
+    def contrast_features(self, u_from: Sequence[float], u_to: Sequence[float]) -> Contrast:
+        """The fitted change from features `u_from` to `u_to`, tested as that contrast:
+        c = row(u_to) - row(u_from), estimate c'β, std err sqrt(c'Vc), two-sided t-test."""
+        assert self.spec is not None
+        return self.contrast_rows(
+            [b - a for a, b in zip(self.spec.row_from_features(u_from),
+                                   self.spec.row_from_features(u_to), strict=True)]
+        )  # fmt: skip
+
+    def contrast_rows(self, c: Sequence[float]) -> Contrast:
+        """c'β for a vector `c` over the design columns (terms), with its own std err and p."""
+        import numpy as np
+        from scipy import stats
+
+        if not self.terms:
+            raise ValueError(f"no model was fitted for {self.metric}")
+        row = np.asarray(c, dtype=float) / np.asarray(self.column_norms)
+        coef_unit = np.array([t.coef for t in self.terms]) * np.asarray(self.column_norms)
+        estimate = float(row @ coef_unit)
+        se = math.sqrt(max(float(row @ np.asarray(self.cov_unit) @ row), 0.0))
+        if se > 0:
+            t = estimate / se
+            p = float(2 * stats.t.sf(abs(t), self.df_resid))
+        else:
+            t, p = (0.0, 1.0) if estimate == 0 else (math.inf, 0.0)
+        return Contrast(estimate, se, t, p)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON: NaN becomes None."""
@@ -190,8 +233,8 @@ def fit_regression(
     `log_params`: parameters to take log10 of in scaled mode; None guesses them (all values
     > 0 spanning more than a factor of 20). `robust`: HC3 standard errors. `relative_to`: a
     baseline trial number; the fit is then on differences from that trial (both metric and
-    parameters), and the baseline itself is left out. `alpha` marks the significant terms
-    checked against the seed noise.
+    parameters), and the baseline itself is left out. `alpha` is kept for callers; the
+    judgement of effects (significance, seed noise, resolution) is made in `advice`.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -209,7 +252,19 @@ def fit_regression(
     baseline_values: dict[str, float] | None = None
     baseline_metric: float | None = None
     if relative_to is not None:
-        _check_baseline(table, rows, relative_to, [metric, *params])
+        missing = _check_baseline(table, rows, relative_to, [metric, *params])
+        if missing == [metric]:  # only this metric is unusable relative to that baseline
+            return RegressionResult(
+                metric=metric, mode=mode, model="none", n=0, total=selection.total,
+                left_out=left_out, params=tuple(params), relative_to=relative_to,
+                notes=tuple(notes),
+                warnings=(f"baseline trial {relative_to} has no value for {metric}; {metric} "
+                          "is not fitted relative to it (metrics it has are)",),
+            )  # fmt: skip
+        if missing:
+            raise TrialsTableError(
+                f"baseline trial {relative_to} has no value for {', '.join(missing)}"
+            )
         base = rows[rows["number"] == relative_to].iloc[0]
         baseline_values = {p: float(base[p]) for p in params}
         baseline_metric = float(base[metric])
@@ -231,7 +286,7 @@ def fit_regression(
         robust=robust,
         relative_to=relative_to,
         baseline_metric=baseline_metric,
-        numbers=tuple(int(n) for n in rows["number"]),
+        numbers=tuple(rows["number"].astype(int).tolist()),
     )
     if len(rows) and float(y.max() - y.min()) <= 1e-12 * max(1.0, float(abs(y).max())):
         warning = (
@@ -250,7 +305,24 @@ def fit_regression(
     if chosen is None:
         return _unfitted(base_result, notes, warnings)
     result = _replace(base_result, model=model)
-    return _fit(result, chosen, chosen.matrix(rows), y, rows, notes, warnings, alpha)
+    x = chosen.matrix(rows)
+    _check_finite_design(chosen, x)
+    return _fit(result, chosen, x, y, rows, notes, warnings, alpha)
+
+
+def _check_finite_design(spec: DesignSpec, x: np.ndarray) -> None:
+    """Squares and products of extreme values overflow to inf: refuse, naming the column."""
+    import numpy as np
+
+    bad = ~np.isfinite(x).all(axis=0)
+    if bad.any():
+        term = spec.terms[int(np.argmax(bad))]
+        name = spec.params[term[0]].name
+        raise TrialsTableError(
+            f"column {name!r}: its values are too large to square (the {spec.term_name(term)} "
+            "term overflows); rescale the column or leave it out with --params",
+            name,
+        )
 
 
 def fit_metrics(
@@ -266,9 +338,11 @@ def fit_metrics(
 
 def _check_baseline(
     table: pd.DataFrame, rows: pd.DataFrame, number: int, columns: Sequence[str]
-) -> None:
+) -> list[str]:
+    """The columns the baseline lacks (none when it is among the usable rows); an unknown or
+    unfinished baseline is an error."""
     if number in set(rows["number"]):
-        return
+        return []
     known = table["number"].tolist()
     if number not in known:
         shown = f"{min(known)}–{max(known)}" if known else "none"
@@ -276,8 +350,9 @@ def _check_baseline(
     row = table[table["number"] == number].iloc[0]
     if row["state"] != "COMPLETE":
         raise TrialsTableError(f"baseline trial {number} is {row['state']}, not COMPLETE")
-    missing = [c for c in columns if row[c] != row[c] or row[c] is None]
-    raise TrialsTableError(f"baseline trial {number} has no value for {', '.join(missing)}")
+    import pandas as pd
+
+    return [c for c in columns if pd.isna(pd.to_numeric(row[c], errors="coerce"))]
 
 
 def _unfitted(result: RegressionResult, notes: list[str], warnings: list[str]) -> RegressionResult:
@@ -310,6 +385,11 @@ def _choose_model(
     return None, "none"
 
 
+def _distinct_settings(rows: pd.DataFrame, spec: DesignSpec) -> int:
+    """How many different parameter settings the fitted trials hold (replicates count once)."""
+    return len(rows[spec.param_names].drop_duplicates())
+
+
 def _fit(
     result: RegressionResult,
     spec: DesignSpec,
@@ -321,7 +401,7 @@ def _fit(
     alpha: float,
 ) -> RegressionResult:
     import numpy as np
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: seconds to import
 
     names = spec.term_names()
     # Fit on unit-norm columns and scale back: exact algebra, and well-conditioned numerics
@@ -337,7 +417,7 @@ def _fit(
             )
         else:
             cov_type = "HC3"
-    fit = sm.OLS(y, unit).fit(cov_type=cov_type, use_t=True)
+    fit = OLS(y, unit).fit(cov_type=cov_type, use_t=True)
     ci = fit.conf_int(0.05)
     terms = tuple(
         TermEstimate(
@@ -351,18 +431,13 @@ def _fit(
         )
         for j in range(len(names))
     )
-    condition_number = float(np.linalg.cond(x))
+    condition_number = float(np.linalg.cond(np.linalg.qr(x, mode="r")))  # = cond(x), k x k
     vifs = checks.variance_inflation(x, names)
     noise = checks.seed_noise(rows, list(result.params), y)
-    effects = {
-        t.term: t.coef * float(np.ptp(x[:, j]))
-        for j, t in enumerate(terms)
-        if t.term != "const" and t.p < alpha
-    }
     for warning in (
         checks.collinearity_warning(vifs, result.mode),
         checks.conditioning_warning(condition_number, result.mode),
-        checks.noise_warning(noise, effects, result.metric),
+        checks.sparse_design_warning(len(y), len(names), _distinct_settings(rows, spec)),
     ):
         if warning:
             warnings.append(warning)
@@ -383,4 +458,6 @@ def _fit(
         column_norms=tuple(float(v) for v in norms),
         df_resid=float(fit.df_resid),
         resid_var=float(fit.mse_resid),
+        fitted_values=tuple(np.asarray(fit.fittedvalues, dtype=float).tolist()),
+        residuals=tuple(np.asarray(fit.resid, dtype=float).tolist()),
     )

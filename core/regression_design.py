@@ -35,7 +35,10 @@ LOG_SPAN = 20.0
 
 
 def guess_log_params(frame: pd.DataFrame, params: Sequence[str]) -> set[str]:
-    """Parameters whose values are all > 0 and span more than a factor of 20 (max/min > 20)."""
+    """Parameters whose values are all > 0 and span more than a factor of 20 (max/min > 20).
+
+    Only a guess, for CSVs: a study's own space says which parameters are log-scaled, and
+    `hptui analyze --log NAME` forces one."""
     guessed = set()
     for name in params:
         values = frame[name].dropna()
@@ -59,6 +62,12 @@ class ParamTransform:
 
     def encode(self, value: float) -> float:
         v = math.log10(value) if self.log else value
+        return (v - self.center) / self.scale
+
+    def encode_array(self, values: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        v = np.log10(values) if self.log else values
         return (v - self.center) / self.scale
 
     def decode(self, feature: float) -> float:
@@ -106,7 +115,8 @@ class DesignSpec:
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         import numpy as np
 
-        u = np.column_stack([[p.encode(x) for x in frame[p.name]] for p in self.params])
+        u = np.column_stack([p.encode_array(frame[p.name].to_numpy(dtype=float))
+                             for p in self.params])  # fmt: skip
         columns = [np.prod(u[:, list(term)], axis=1) for term in self.terms]
         return np.column_stack(columns).astype(float)
 
@@ -188,11 +198,14 @@ def drop_dependent_terms(spec: DesignSpec, x: np.ndarray) -> tuple[DesignSpec, l
 
     norms = np.linalg.norm(x, axis=0)
     unit = x / np.where(norms > 0, norms, 1.0)
+    # unit = QR with Q orthonormal: any set of columns of R has the singular values of the
+    # same columns of unit, so the rank checks run on k x k, not n x k (linear in n).
+    r: np.ndarray = np.asarray(np.linalg.qr(unit, mode="r")) if len(unit) > unit.shape[1] else unit
     kept: list[int] = []
     notes = []
     for j, term in enumerate(spec.terms):
         candidate = [*kept, j]
-        if norms[j] > 0 and np.linalg.matrix_rank(unit[:, candidate], tol=1e-9) == len(candidate):
+        if norms[j] > 0 and np.linalg.matrix_rank(r[:, candidate], tol=1e-9) == len(candidate):
             kept.append(j)
         else:
             notes.append(

@@ -46,6 +46,49 @@ def too_few_trials(n: int, n_terms: int, model: str) -> str:
     )
 
 
+# Fewer trials than this per estimated term, and coefficients are barely determined: the
+# fit still prints, but its optimum is not acted on (enqueue/suggest-space) unless forced.
+MIN_TRIALS_PER_TERM = 2.0
+
+
+def trials_per_term(n: int, n_terms: int) -> float:
+    return n / n_terms if n_terms else math.inf
+
+
+def sparse_design_warning(n: int, n_terms: int, settings: int) -> str | None:
+    """Too few trials per estimated term, or too few distinct settings for the terms."""
+    out = []
+    if trials_per_term(n, n_terms) < MIN_TRIALS_PER_TERM:
+        out.append(
+            f"{n} trials for {n_terms} terms ({n / n_terms:.1f} per term, fewer than "
+            f"{MIN_TRIALS_PER_TERM:g}): the coefficients are barely determined and the "
+            "optimum is a guess"
+        )
+    if settings <= n_terms:
+        out.append(
+            f"only {settings} distinct parameter setting(s) for {n_terms} terms: the curve "
+            "passes (almost) through every setting, so nothing checks its shape"
+        )
+    return "; ".join(out) or None
+
+
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (equal to statsmodels' `multipletests(p, method=
+    "holm")[1]`, which a test checks). Computed here because statsmodels' holm branch calls
+    `gc.collect()`, which costs ~0.15 s per call with a 10,000-trial table in memory."""
+    import numpy as np
+
+    p = np.asarray(p_values, dtype=float)
+    if not len(p):
+        return []
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    stepped = np.maximum.accumulate(p[order] * np.arange(m, 0, -1))
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return [float(v) for v in adjusted]
+
+
 def variance_inflation(x: np.ndarray, names: Sequence[str]) -> dict[str, float]:
     """VIF of each non-intercept column: 1 / (1 - R²) of that column on the others."""
     import numpy as np
@@ -92,34 +135,28 @@ class SeedNoise:
 
 
 def seed_noise(frame: pd.DataFrame, params: Sequence[str], y: np.ndarray) -> SeedNoise | None:
-    """The metric's spread between replicates (same parameters, e.g. another seed), if any."""
+    """The metric's spread between replicates (same parameters, e.g. another seed), if any.
+
+    One hash-based grouping pass: linear in the number of trials.
+    """
     import numpy as np
+    import pandas as pd
 
-    keys = frame[list(params)].round(12).astype(str).agg("|".join, axis=1).to_numpy()
-    sum_sq, df, groups = 0.0, 0, 0
-    for key in np.unique(keys):
-        values = y[keys == key]
-        if len(values) > 1:
-            sum_sq += float(((values - values.mean()) ** 2).sum())
-            df += len(values) - 1
-            groups += 1
-    if not groups:
+    if not len(y):
         return None
+    keys = frame[list(params)].astype(float).round(12)
+    codes = keys.groupby(list(params), sort=False, dropna=False).ngroup().to_numpy()
+    values = pd.Series(np.asarray(y, dtype=float))
+    grouped = values.groupby(codes)
+    counts = grouped.transform("size").to_numpy()
+    replicated = counts > 1
+    if not replicated.any():
+        return None
+    deviation = values.to_numpy() - grouped.transform("mean").to_numpy()
+    sum_sq = float((deviation[replicated] ** 2).sum())
+    groups = len(np.unique(codes[replicated]))
+    df = int(replicated.sum()) - groups
     return SeedNoise(sd=float(np.sqrt(sum_sq / df)), groups=groups, df=df)
-
-
-def noise_warning(noise: SeedNoise | None, effects: Mapping[str, float], metric: str) -> str | None:
-    """Warn when a significant term moves the metric less, over the searched range, than
-    repeating a trial with another seed does."""
-    if noise is None:
-        return None
-    small = [f"{t} ({fmt(e)})" for t, e in effects.items() if abs(e) < noise.sd]
-    if not small:
-        return None
-    return (
-        f"significant but smaller than the seed noise (sd {fmt(noise.sd)} of {metric} from "
-        f"{noise.groups} replicate group(s)): {', '.join(small)} — effect over the searched range"
-    )
 
 
 def max_leverage(x: np.ndarray) -> float:

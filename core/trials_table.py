@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 COMPLETE = "COMPLETE"
 EXCLUDED = "excluded"
 MISSING = "missing value"
+_CHECKED = "hptui.trials_table"  # attrs flag: the frame is already normalised
 
 
 class TrialsTableError(HptuiError, ValueError):
@@ -40,6 +41,8 @@ def as_trials_frame(trials: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Da
     """A copy with `number` and upper-case `state` columns filled in, numbers unique."""
     import pandas as pd
 
+    if isinstance(trials, pd.DataFrame) and trials.attrs.get(_CHECKED):
+        return trials  # already normalised by this function (a copy the caller made here)
     if isinstance(trials, pd.DataFrame):
         frame = trials.copy()
         frame.attrs = dict(trials.attrs)
@@ -59,7 +62,10 @@ def as_trials_frame(trials: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.Da
     if "state" not in frame.columns:
         frame["state"] = COMPLETE
     # Optuna's str(TrialState.COMPLETE) is "TrialState.COMPLETE".
-    frame["state"] = [str(s).rsplit(".", 1)[-1].strip().upper() for s in frame["state"]]
+    states = {s: str(s).rsplit(".", 1)[-1].strip().upper() for s in frame["state"].unique()}
+    if any(k != v for k, v in states.items()):
+        frame["state"] = frame["state"].map(states)
+    frame.attrs[_CHECKED] = True
     return frame
 
 
@@ -76,7 +82,9 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], role: str = "")
 
 
 def numeric_columns(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    """The frame with `columns` as floats; a text value is an error naming column and trial."""
+    """The frame with `columns` as floats; a text value or an infinity is an error naming the
+    column and the trial (an empty cell is a missing value, left out and counted)."""
+    import numpy as np
     import pandas as pd
 
     frame = frame.copy()
@@ -85,7 +93,9 @@ def numeric_columns(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame
         if raw.dtype == bool:
             raw = raw.astype(float)
         values = pd.to_numeric(raw, errors="coerce")
-        bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        bad = values.isna() & raw.notna()
+        if bad.any():  # blank text is a missing value too; only look at the failures
+            bad[bad] = raw[bad].astype(str).str.strip() != ""
         if bad.any():
             row = frame.loc[bad].iloc[0]
             raise TrialsTableError(
@@ -93,7 +103,18 @@ def numeric_columns(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame
                 f"has {row[name]!r}",
                 name,
             )
-        frame[name] = values.astype(float)
+        values = values.astype(float)
+        infinite = np.isinf(values.to_numpy())
+        if infinite.any():
+            row = frame.loc[infinite].iloc[0]
+            raise TrialsTableError(
+                f"{_source(frame)}column {name!r}: trial {row['number']} has {row[name]!r}, "
+                f"which is not a finite number; correct it, leave the cell empty (the trial is "
+                f"then left out of fits on {name!r}), or leave the trial out with "
+                f"--exclude {row['number']}",
+                name,
+            )
+        frame[name] = values
     return frame
 
 

@@ -4,6 +4,7 @@ real SQLite study. The expected values were read from the card files themselves.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -245,3 +246,97 @@ def test_cli_imports_the_shared_cards_and_analyses_them(
     assert "learning_rate^2" in [t["term"] for t in fit["terms"]]
     assert main(["import-cards", str(CARDS_DIR), "--study", "cards", "--storage", url]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_each_trial_records_what_the_card_is(cards: dict[str, CardRecord]) -> None:
+    from hptui.core.card_info import card_info
+
+    assert card_info(cards["matthiasdroth-bert-ner"]) == {
+        "task": "token-classification", "dataset": "conll2003", "base_model": "bert-base-cased",
+        "architecture": "BertForTokenClassification", "task_source": "model-index",
+    }  # fmt: skip
+    qa = card_info(cards["kyrierui-squad-qa"])
+    assert qa["task"] == "question-answering"
+    assert qa["task_source"] == "inferred from the architecture"
+    assert card_info(cards["hf-duplets-squad-broken-yaml"])["task"] == "question-answering"
+    assert card_info(cards["grantbabb-emotion"])["task"] is None  # stated nowhere: not guessed
+
+
+def test_import_filters_keep_the_distilbert_text_classification_cards(
+    cards: dict[str, CardRecord], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from hptui.cli import main
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    args = ["import-cards", str(CARDS_DIR), "--study", "clf", "--storage", url,
+            "--task", "text-classification", "--base-model", "distilbert-base"]  # fmt: skip
+    assert main(args) == 0
+    report = capsys.readouterr().out
+    assert "matthiasdroth-bert-ner: left out by the filters (task 'token-classification'" in report
+    rows = {r.user_attrs["hptui.card"]: r for r in StudyReader(url).trials("clf")}
+    for gone in ("matthiasdroth-bert-ner", "kyrierui-squad-qa", "hf-duplets-squad-broken-yaml",
+                 "mcgarvey-imdb-mlm", "hf-kayvane-distilroberta-complaints"):  # fmt: skip
+        assert gone not in rows
+    assert {"snlp-glue-mrpc", "jackonedev-emotion", "krishnodey-hate-distilbert-uncased"} <= set(
+        rows
+    )
+    for row in rows.values():
+        info = row.user_attrs["hptui.card_info"]
+        assert info["task"] == "text-classification"
+        assert info["base_model"].startswith("distilbert-base")
+    # `hptui trials` shows the card columns, and the same states as `hptui analyze` uses.
+    assert main(["trials", "clf", "--storage", url, "--format", "json"]) == 0
+    listed = {r["number"]: r for r in json.loads(capsys.readouterr().out)}
+    assert all(r["task"] == "text-classification" for r in listed.values())
+    assert main(["analyze", "clf", "--storage", url, "--metric", "f1", "--format", "json"]) == 0
+    (fit,) = json.loads(capsys.readouterr().out)
+    failed = sum(1 for r in listed.values() if r["state"] == "FAIL")
+    usable = [r for r in listed.values() if r["state"] == "COMPLETE"
+              and all(r[c] is not None for c in ["f1", *fit["params"]])]  # fmt: skip
+    assert fit["left_out"].get("FAIL", 0) == failed > 0
+    assert fit["n"] == len(usable) and fit["n"] + sum(fit["left_out"].values()) == len(listed)
+    assert main([*args[:3], "other", *args[4:6], "--architecture", "NoSuchHead"]) == 2
+    assert "passes the filters" in capsys.readouterr().err
+
+
+def test_the_shared_cards_never_yield_an_impossible_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 9's "done when": on every card, in both modes, nothing printed as a result is
+    outside the metric's range or the data, and every word matches its number."""
+    import json
+
+    from hptui.cli import main
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    assert main(["import-cards", str(CARDS_DIR), "--study", "cards", "--storage", url]) == 0
+    limits = {"accuracy": (0, 1), "f1": (0, 1), "loss": (0, math.inf)}
+    for mode in ([], ["--raw"]):
+        capsys.readouterr()
+        assert main(["analyze", "cards", "--storage", url, "--format", "json", *mode]) == 0
+        for fit in json.loads(capsys.readouterr().out):
+            low, high = limits[fit["metric"]]
+            optimum = fit["optimum"]
+            if optimum and not optimum["breaks_down"]:
+                assert low <= optimum["prediction"]["mean"] <= high
+                for name, value in optimum["values"].items():
+                    assert value == round(value) or name == "learning_rate"
+            for f in fit["findings"]:
+                if f["kind"] == "change" and f["change"]:
+                    better = (f["change"] > 0) != (fit["metric"] == "loss")
+                    assert f["direction"] == ("better" if better else "worse")
+                if f["stated"]:
+                    assert not any("breaks down" in n for n in f["notes"])
+        capsys.readouterr()
+        assert main(["analyze", "cards", "--storage", url, *mode]) == 0
+        text = capsys.readouterr().out
+        import re
+
+        for metric, value in re.findall(r"fitted (?:maximum|minimum) in .*? -> (\w+) (\S+) ", text):
+            assert limits[metric][0] <= float(value.replace("−", "-")) <= limits[metric][1]
+    # Acting on these fits is refused (F-test or trials per term), with the reason.
+    code = main(["analyze", "cards", "--storage", url, "--metric", "loss", "--enqueue-optimum"])
+    err = capsys.readouterr().err
+    assert code == 2 and ("--force" in err or "breaks down" in err)

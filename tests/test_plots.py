@@ -120,3 +120,28 @@ def test_parallel_coordinates_cover_every_trial_on_unit_axes() -> None:
     assert min(f1) == 0.0 and max(f1) == 1.0
     assert math.isclose(data["lines"][7]["raw"][1], frame.loc[7, "train_batch_size"])
     json.dumps(data, allow_nan=False)
+
+
+def test_console_plot_data_matrix_curve_and_residuals() -> None:
+    from hptui.core.plots import correlation_matrix, curve_data, residuals
+
+    frame = trials()
+    matrix = correlation_matrix(frame, [*PARAMS, "f1"])
+    done = frame[frame["state"] == "COMPLETE"]
+    assert matrix["n"] == 38 and len(matrix["values"]) == 4
+    assert matrix["values"][0][0] == pytest.approx(1.0)
+    expected = stats.spearmanr(done["learning_rate"], done["f1"]).statistic
+    assert matrix["values"][0][3] == pytest.approx(expected, rel=1e-12)
+    assert matrix["values"][3][0] == matrix["values"][0][3]
+    result = fit_regression(frame, "f1", PARAMS)
+    x, y, low, high = curve_data(result, "train_batch_size", points=5)
+    assert x[0] == 16 and x[-1] == 64 and len(y) == 5
+    for xi, yi, lo, hi in zip(x, y, low, high, strict=True):
+        p = result.predict({"train_batch_size": xi})
+        assert (yi, lo, hi) == pytest.approx((p.mean, p.conf_low, p.conf_high))
+        assert lo < yi < hi
+    assert curve_data(result, "not_a_param") == ([], [], [], [])
+    res = residuals(result)
+    observed = done.set_index("number").loc[res["numbers"], "f1"].to_numpy()
+    assert np.asarray(res["fitted"]) + np.asarray(res["residuals"]) == pytest.approx(observed)
+    json.dumps(res, allow_nan=False)

@@ -356,7 +356,12 @@ def test_effect_smaller_than_seed_noise_is_flagged() -> None:
     assert result.seed_noise is not None
     assert result.seed_noise.sd == pytest.approx(pooled, rel=1e-9)
     assert result.seed_noise.groups == 5
-    assert any("smaller than the seed noise" in w and "num_epochs" in w for w in result.warnings)
+    from hptui.core.advice import advise
+
+    advice = advise({"f1": result})
+    assert advice.stated("f1") == []  # +0.032 over the range, seed sd 0.05
+    assert any("not a finding: num_epochs 1 → 5" in c and "smaller than the seed noise" in c
+               for c in advice.cautions["f1"])  # fmt: skip
 
 
 def test_hc3_with_a_leverage_one_trial_falls_back_with_a_warning() -> None:
@@ -379,7 +384,16 @@ def test_fit_metrics_and_to_dict_keys() -> None:
     for key in ("metric", "n", "r2", "adj_r2", "warnings", "terms", "n_terms", "f_pvalue", "aic"):
         assert key in d
     assert d["metric"] == "loss" and d["n_terms"] == 10
-    assert set(d["terms"][0]) == {"term", "coef", "std_err", "t", "p", "ci_low", "ci_high"}
+    assert set(d["terms"][0]) == {
+        "term",
+        "coef",
+        "std_err",
+        "t",
+        "p",
+        "ci_low",
+        "ci_high",
+        "p_holm",
+    }
     assert d["terms"][0]["term"] == "const"
 
 

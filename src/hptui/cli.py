@@ -219,13 +219,27 @@ def _add_analysis_commands(commands: Any) -> None:
         "--metric", action="append", metavar="NAME", help="repeatable (default f1, accuracy, loss)"
     )
     analyze.add_argument("--params", metavar="A,B,C", help="default: every varied parameter")
-    analyze.add_argument("--relative-to", type=int, metavar="TRIAL", help="baseline trial number")
+    analyze.add_argument(
+        "--relative-to", metavar="TRIAL|baseline",
+        help="fit differences from a trial (a number, or the study's marked baseline)",
+    )  # fmt: skip
     analyze.add_argument("--raw", action="store_true", help="untransformed features (the paper's)")
     analyze.add_argument("--robust", action="store_true", help="HC3 robust standard errors")
     analyze.add_argument("--alpha", type=float, default=0.05, help="significance level")
     analyze.add_argument("--exclude", metavar="N,M", help="trial numbers to leave out")
+    analyze.add_argument(
+        "--include-excluded", action="store_true", help="fit the trials the study marks excluded"
+    )
+    analyze.add_argument(
+        "--log", action="append", default=[], metavar="NAME",
+        help="fit this parameter on a log scale (repeatable; a study's space decides otherwise)",
+    )  # fmt: skip
+    analyze.add_argument(
+        "--n-eval", type=int, metavar="N",
+        help="validation examples per trial: accuracy changes below 1/N are not findings",
+    )  # fmt: skip
     analyze.add_argument("--format", default="table", choices=("table", "json", "markdown"))
-    analyze.add_argument("--plot", choices=("scatter", "heatmap", "parallel"))
+    analyze.add_argument("--plot", choices=("scatter", "heatmap", "parallel", "residuals"))
     analyze.add_argument(
         "--suggest-space", metavar="FILE.toml",
         help="write the narrower space around the first metric's fitted optimum",
@@ -234,7 +248,10 @@ def _add_analysis_commands(commands: Any) -> None:
         "--enqueue-optimum", action="store_true",
         help="queue the first metric's fitted optimum as a trial of the study",
     )  # fmt: skip
-    analyze.add_argument("--force", action="store_true", help="replace an existing file")
+    analyze.add_argument(
+        "--force", action="store_true",
+        help="replace an existing file; act on an optimum whose fit is not significant",
+    )  # fmt: skip
     _storage_option(analyze)
 
     cards = commands.add_parser(
@@ -246,6 +263,14 @@ def _add_analysis_commands(commands: Any) -> None:
     cards.add_argument("directory")
     cards.add_argument("--study", required=True, metavar="NAME", help="a new study's name")
     cards.add_argument("--objective", default="accuracy", choices=tuple(OBJECTIVES))
+    for option, what in (("--task", "text-classification"), ("--dataset", "glue"),
+                         ("--base-model", "distilbert-base-uncased"),
+                         ("--architecture", "DistilBertForSequenceClassification")):  # fmt: skip
+        cards.add_argument(
+            option, metavar="TEXT",
+            help=f"import only cards whose {option[2:].replace('-', ' ')} contains TEXT "
+            f"(case-insensitive), e.g. {what}",
+        )  # fmt: skip
     _storage_option(cards)
 
 

@@ -16,7 +16,11 @@ def run_import_cards(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise HptuiError(f"{root}: no such folder; give a folder with one folder per model card")
     records = parse_cards(root)
-    report = import_cards(records, args.study, args.storage, objective=args.objective)
+    filters = {key: getattr(args, key, None) for key in ("task", "dataset", "base_model",
+                                                         "architecture")}  # fmt: skip
+    report = import_cards(
+        records, args.study, args.storage, objective=args.objective, filters=filters
+    )
     for line in report.lines():
         print(line)
     print(f"next: hptui analyze {args.study} --metric {args.objective}")
