@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from read_api import fill  # noqa: E402
+from read_api import fill
 
 
 def p95(samples: list[float]) -> float:
