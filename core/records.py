@@ -190,36 +190,54 @@ def lost_reason(grace_period: float) -> str:
 
 
 def stale_running_trials(
-    engine: sa.Engine, study_id: int, grace_period: float | None = None
+    engine: sa.Engine, study_id: int | None, grace_period: float | None = None
 ) -> dict[int, float]:
-    """RUNNING trials of the study whose last heartbeat is older than the grace period, with
-    that grace: the given one, else the one recorded by the trial's worker, else the default.
+    """RUNNING trials of the study (of every study if None) whose last heartbeat is older
+    than the grace period, with that grace: the given one, else the one recorded by the
+    trial's worker, else the default.
 
-    One query over the study's RUNNING trials only (through Optuna's index on study_id and
-    the unique one on trial_heartbeats.trial_id), so it stays cheap at any study size.
-    Timestamps are the database's own, as Optuna writes them.
+    One query over RUNNING trials only (through Optuna's index on study_id and the unique one
+    on trial_heartbeats.trial_id), so it stays cheap at any study size. Timestamps are the
+    database's own, as Optuna writes them.
     """
+    return {trial_id: grace for trial_id, _study, grace in _stale(engine, study_id, grace_period)}
+
+
+def stale_running_counts(engine: sa.Engine) -> dict[int, int]:
+    """How many RUNNING trials of each study are lost (see `stale_running_trials`)."""
+    counts: dict[int, int] = {}
+    for _trial, study_id, _grace in _stale(engine, None, None):
+        counts[study_id] = counts.get(study_id, 0) + 1
+    return counts
+
+
+def _stale(
+    engine: sa.Engine, study_id: int | None, grace_period: float | None
+) -> list[tuple[int, int, float]]:
     import sqlalchemy as sa
 
     from .storage import HEARTBEAT_GRACE
 
     workers = TABLES.workers
     query = sa.text(
-        "SELECT t.trial_id, h.heartbeat, "
+        "SELECT t.trial_id, t.study_id, h.heartbeat, "
         f"(SELECT MAX(w.grace_period) FROM {workers.name} w WHERE w.trial_id = t.trial_id) "
         "AS grace FROM trials t JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
-        "WHERE t.study_id = :s AND t.state = 'RUNNING'"
-    ).columns(sa.column("trial_id"), sa.column("heartbeat", sa.DateTime), sa.column("grace"))
+        "WHERE t.state = 'RUNNING'" + (" AND t.study_id = :s" if study_id is not None else "")
+    ).columns(
+        sa.column("trial_id"), sa.column("study_id"),
+        sa.column("heartbeat", sa.DateTime), sa.column("grace"),
+    )  # fmt: skip
     with engine.connect() as connection:
-        rows = connection.execute(query, {"s": study_id}).all()
+        rows = connection.execute(query, {"s": study_id} if study_id is not None else {}).all()
         if not rows:
-            return {}
+            return []
         now = connection.execute(sa.select(sa.func.now())).scalar()
     assert now is not None
     now = now.replace(tzinfo=None)
-    stale = {}
-    for trial_id, heartbeat, recorded in rows:
+    stale = []
+    for trial_id, study, heartbeat, recorded in rows:
         grace = grace_period if grace_period is not None else (recorded or HEARTBEAT_GRACE)
         if heartbeat is not None and (now - heartbeat.replace(tzinfo=None)).total_seconds() > grace:
-            stale[int(trial_id)] = float(grace)
+            stale.append((int(trial_id), int(study), float(grace)))
     return stale

@@ -14,6 +14,7 @@ storage that cannot be written (full disk, read-only file) stops the worker with
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import threading
 import time
@@ -34,7 +35,14 @@ from .records import (
     stale_running_trials,
 )
 from .storage import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL, engine, retry_once
-from .study import StudySettings, load_settings, load_study
+from .study import (
+    StudyError,
+    StudySettings,
+    grid_complete,
+    grid_size,
+    load_settings,
+    load_study,
+)
 from .worker_beat import Heartbeat, LoadSampler, WorkerRow
 from .worker_faults import (
     StorageUnwritable,
@@ -99,7 +107,12 @@ class Worker:
         self.engine = engine(options.storage_url)
         self.total = options.trials
         if self.settings.sampler == "grid":
-            self.total = min(self.total, len(self.settings.space.grid()))
+            if not grid_complete(self.study):
+                raise StudyError(
+                    f"the grid of study {options.study!r} was not fully queued (its creation "
+                    "was interrupted): run the same `hptui study create` again to queue the rest"
+                )
+            self.total = min(self.total, grid_size(self.settings.space))
         self.row: WorkerRow | None = None
         self.sampler_seed: int | None = None
         self._heartbeat: Heartbeat | None = None
@@ -187,8 +200,9 @@ class Worker:
         return free_slots(self.engine, self.study_id, self.total) > 0
 
     def _set_device_and_threads(self) -> None:
-        """Torch threads: --threads, else this host's cores shared among its live workers
-        (re-read before each trial, as workers come and go); warn when oversubscribed."""
+        """Torch threads: --threads, else $OMP_NUM_THREADS, else this host's cores shared
+        among its live workers (re-read before each trial, as workers come and go); warn
+        when oversubscribed."""
         import torch
 
         from .trainer import resolve_device
@@ -201,7 +215,7 @@ class Worker:
             self._heartbeat.load = LoadSampler(device)
         cores = host_cores()
         peers = self.row.live_on_host()
-        threads = self.options.threads or max(1, cores // peers)
+        threads = self.options.threads or _env_threads() or max(1, cores // peers)
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
             log.info("torch threads: %d (%d core(s), %d worker(s) on this host)", threads,
@@ -251,7 +265,7 @@ class Worker:
         trial = optuna.trial.Trial(self.study, trial_id)
         number = trial.number
         self._taken = None
-        if self.options.threads is None:
+        if self.options.threads is None and _env_threads() is None:
             self._set_device_and_threads()
         if self._heartbeat is not None:
             self._heartbeat.begin_trial(trial_id)
@@ -408,3 +422,9 @@ def fail_stale(study: optuna.Study, engine: Any, grace_period: int) -> list[int]
             log_event(engine, study._study_id, trial_id, "FAIL", reason)
             failed.append(trial.number)
     return failed
+
+
+def _env_threads() -> int | None:
+    """$OMP_NUM_THREADS when set to a positive whole number: the user's explicit choice."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
