@@ -70,10 +70,11 @@ class TrialRow:
         self, param_names: Iterable[str] = (), metric_names: Iterable[str] = METRICS
     ) -> dict[str, Any]:
         """number, state, reason, duration_s, the parameters, then the metrics."""
+        warning = self.user_attrs.get("hptui.warning")  # e.g. predicts one class only
         row: dict[str, Any] = {
             "number": self.number,
             "state": self.state,
-            "reason": self.reason,
+            "reason": f"{self.reason} ({warning})" if warning and self.reason else self.reason,
             "duration_s": self.duration_s,
         }
         for name in param_names or sorted(self.params):

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import DataNotFoundError, HptuiError, ModelNotFoundError
 from .events import EvalEvent, TrainCallbacks, TrainResult
+from .metrics import one_class_note
 from .records import (
     StepRecorder,
     attach_slot,
@@ -371,6 +372,10 @@ class Worker:
             return "FAIL", None, failure, retry
         self._record_result(trial, result, time.perf_counter() - started)
         log.info("trial %d final: %s", number, metrics_text(result.metrics))
+        note = one_class_note(result.metrics)
+        if note:
+            trial.set_user_attr("hptui.warning", note)
+            log.warning("trial %d %s", number, note)
         if pruned_at:
             return "PRUNED", None, f"pruned at epoch {pruned_at[0]}", False
         if result.completed:
