@@ -129,7 +129,7 @@ class Worker:
                 grace_period=self.options.grace_period,
             )  # fmt: skip
         except Exception as exc:
-            raise (unwritable(exc) or exc) from exc
+            raise (unwritable(exc, self.options.storage_url) or exc) from exc
         if self.settings.seed is not None:
             # The study seed plus this process's unique row id: recorded, so reproducible,
             # and never the stream of an earlier or a concurrent worker of the study.
@@ -293,11 +293,25 @@ class Worker:
             )  # fmt: skip
             return
         except Exception as exc:
-            raise (unwritable(exc) or exc) from exc
+            fault = unwritable(exc, self.options.storage_url)
+            if fault is None:
+                raise
+            self._end_unwritable(trial, str(fault).split(":", 1)[0])
+            raise fault from exc
         log_event(self.engine, self.study_id, trial_id, result_state, reason)
         log.info("trial %d %s: %s", number, result_state, reason)
         if result_state == "FAIL" and retry:
             retry_once()(self.study, frozen)
+
+    def _end_unwritable(self, trial: optuna.Trial, reason: str) -> None:
+        """Best effort: end the trial FAIL with `reason` (a full disk may still take these
+        few bytes); if even that fails, readers show it lost once its heartbeat stops."""
+        try:
+            trial.set_user_attr("hptui.reason", reason)
+            self.study.tell(trial, None, state=state("FAIL"))
+            log_event(self.engine, self.study_id, trial._trial_id, "FAIL", reason)
+        except Exception as exc:
+            log.error("trial %d left as it was: %s", trial.number, str(exc).splitlines()[0][:200])
 
     def _trial_taken(self, trial_id: int) -> None:
         self._taken = trial_id
@@ -308,7 +322,7 @@ class Worker:
         try:
             return self._train_unguarded(trial)
         except Exception as exc:
-            if unwritable(exc) is not None or is_taken_error(exc):
+            if unwritable(exc, self.options.storage_url) is not None or is_taken_error(exc):
                 raise
             return "FAIL", None, failure_reason(exc), True
 
@@ -360,7 +374,7 @@ class Worker:
         except HptuiError as exc:
             failure, retry = f"invalid config: {exc}", False
         except Exception as exc:
-            if unwritable(exc) is not None or is_taken_error(exc):
+            if unwritable(exc, self.options.storage_url) is not None or is_taken_error(exc):
                 raise
             failure = failure_reason(exc)
         if self._taken == trial_id:

@@ -34,10 +34,13 @@ def failure_reason(exc: Exception) -> str:
     return f"error: {type(exc).__name__}: {text}"
 
 
-def unwritable(exc: BaseException) -> StorageUnwritable | None:
+def unwritable(exc: BaseException, storage_url: str | None = None) -> StorageUnwritable | None:
     """A full disk or a read-only database, told apart from other errors by SQLite's and
-    PostgreSQL's messages; None for anything else."""
+    PostgreSQL's messages (and, for SQLite's bare "disk I/O error", by the free space left
+    beside the file); None for anything else."""
     text = " ".join(str(e) for e in (exc, exc.__cause__, exc.__context__) if e).lower()
+    if "disk i/o error" in text and storage_url and _nearly_full(storage_url):
+        return StorageUnwritable(f"disk full: cannot write to the storage ({first_line(exc)})")
     if any(s in text for s in ("disk is full", "no space left", "disk full")):
         return StorageUnwritable(f"disk full: cannot write to the storage ({first_line(exc)})")
     if any(s in text for s in ("readonly", "read-only", "read only")):
@@ -45,6 +48,18 @@ def unwritable(exc: BaseException) -> StorageUnwritable | None:
             f"database is read-only: cannot write to the storage ({first_line(exc)})"
         )
     return None
+
+
+def _nearly_full(storage_url: str) -> bool:
+    import shutil
+
+    from .storage import sqlite_path
+
+    path = sqlite_path(storage_url)
+    try:
+        return path is not None and shutil.disk_usage(path.resolve().parent).free < 1 << 20
+    except OSError:
+        return False
 
 
 def is_taken_error(exc: BaseException) -> bool:

@@ -180,3 +180,35 @@ def test_a_read_only_database_stops_the_worker_with_one_line(
     assert "trial 0" not in result.stdout  # stopped before loading a model or claiming
     assert elapsed < 100 and os.path.getsize(db) > 0
     assert [r.state for r in StudyReader(storage_url).trials("s")] == []
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+def test_a_full_disk_stops_the_worker_with_one_line(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str
+) -> None:
+    """The study's database on a 2 MB tmpfs filled to the last byte, mounted in a private
+    mount namespace (needs root or user namespaces; skipped where not allowed)."""
+    _create(tmp_path, mrpc_dir, f"sqlite:///{tmp_path / 'seed.db'}")
+    subprocess.run([sys.executable, "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]);"
+                    "c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()",
+                    str(tmp_path / "seed.db")], check=True, timeout=60)  # fmt: skip
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=2m tmpfs {disk} || exit 97; "
+        f"cp {tmp_path / 'seed.db'} {disk}/runs.db; "
+        f"dd if=/dev/zero of={disk}/fill bs=4k 2>/dev/null; "
+        f'exec "$@"'
+    )
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+         sys.executable, "-m", "hptui", "worker", "s", "--trials", "2",
+         "--storage", f"sqlite:///{disk}/runs.db", *HEARTBEAT],
+        capture_output=True, text=True, env=hptui_env(), timeout=180,
+    )  # fmt: skip
+    if result.returncode == 97 or "unshare failed" in result.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()[:200]}")
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-3000:]
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("hptui worker: error: disk full"), errors
+    assert "Traceback" not in result.stdout + result.stderr

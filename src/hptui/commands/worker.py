@@ -44,7 +44,7 @@ def run_worker(args: argparse.Namespace) -> int:
         print(f"hptui worker: error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
-        fault = unwritable(exc)
+        fault = unwritable(exc, args.storage)
         if fault is None:
             raise
         log.error("stopping: %s", fault)
