@@ -212,3 +212,46 @@ def test_a_full_disk_stops_the_worker_with_one_line(
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("hptui worker: error: disk full"), errors
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_three_crash_and_resume_cycles_end_with_exactly_the_seeded_total(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str
+) -> None:
+    """The issue's acceptance run: a seeded 20-trial study through kill -9, a SIGSTOP past
+    the grace period and a SIGTERM restart ends with 20 COMPLETE trials, 20 distinct
+    parameter sets, nothing RUNNING or WAITING, and no traceback in any log."""
+    _create(tmp_path, mrpc_dir, storage_url, sampler="tpe", seed=7, num_epochs=4)
+    log = tmp_path / "workers.log"
+    total = 20
+
+    first = _worker(storage_url, total, log)
+    _wait_for(lambda: _running_with_steps(storage_url) is not None, what="a training step")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+
+    paused = _worker(storage_url, total, log)
+    _wait_for(lambda: _running_with_steps(storage_url) is not None, timeout=300, what="a step")
+    paused.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(GRACE + 4)
+        restarted = _worker(storage_url, total, log)  # fails the paused worker's trial
+        _wait_for(
+            lambda: any(r.reason and r.reason.startswith("worker lost")
+                        for r in StudyReader(storage_url).trials("s")),
+            timeout=300, what="the paused trial failed as lost",
+        )  # fmt: skip
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    time.sleep(5)
+    restarted.send_signal(signal.SIGTERM)
+    assert restarted.wait(timeout=300) == 0, log.read_text()[-3000:]
+    last = _worker(storage_url, total, log)
+    assert [w.wait(timeout=1200) for w in (paused, last)] == [0, 0], log.read_text()[-3000:]
+
+    rows = StudyReader(storage_url).trials("s")
+    complete = [r for r in rows if r.state == "COMPLETE"]
+    assert len(complete) == total
+    assert len({r.params["learning_rate"] for r in complete}) == total
+    assert not [r for r in rows if r.state in ("RUNNING", "WAITING")]
+    assert "Traceback" not in log.read_text()
