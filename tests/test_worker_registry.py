@@ -3,6 +3,7 @@ pid and device, stopped through the database, and a reader that never creates an
 
 from __future__ import annotations
 
+import os
 import platform
 import sqlite3
 import time
@@ -81,10 +82,13 @@ def test_start_two_workers_list_them_and_stop_one(
 
     _wait_for(lambda: len(training()) == 2, what="both workers training a trial")
     workers = training()
+    cores = len(os.sched_getaffinity(0))
     assert sorted(w.pid for w in workers) == sorted(s.pid for s in started)
     for w in workers:
         assert (w.study_name, w.host, w.device) == ("s", platform.node(), "cpu")
-        assert w.threads is not None and w.threads >= 1
+        # Torch threads: $OMP_NUM_THREADS when set, else the cores shared by the two workers.
+        env_threads = os.environ.get("OMP_NUM_THREADS", "")
+        assert w.threads == (int(env_threads) if env_threads.isdigit() else max(1, cores // 2))
         assert w.heartbeat_age() < 30 and not w.stop_requested
         assert w.rss_bytes is None or w.rss_bytes > 0
     assert len({w.sampler_seed for w in workers}) == 2  # a seeded study: one stream each
