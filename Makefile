@@ -22,9 +22,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# Measured to learn (validation accuracy 0.6912 -> 0.7525, F1 0.8325 vs the majority
+# baseline's 0.6838 / 0.8122): see README, "Two commands".
 demo: $(VENV)/.installed
-	$(BIN)/hptui train --data-dir $(DATA_DIR) --set model=offline-minilm --set num_epochs=1 \
-		--set train_limit=512 --set learning_rate=5e-5
+	$(BIN)/hptui train --data-dir $(DATA_DIR) --set model=offline-minilm --set num_epochs=2 \
+		--set train_limit=2000 --set learning_rate=1e-4 --set train_batch_size=16 \
+		--set max_seq_length=64
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

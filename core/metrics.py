@@ -34,3 +34,23 @@ def classification_metrics(
         "precision": precision,
         "recall": recall,
     }
+
+
+ONE_CLASS_NOTE = "predicts one class only: the majority baseline"
+
+
+def one_class_note(metrics: dict[str, float]) -> str | None:
+    """A warning when the metrics are those of a model that predicts the positive class for
+    every example (on MRPC: accuracy 0.684, F1 0.812, recall 1.0), which learned nothing.
+
+    Told from the metrics alone: recall 1 with precision equal to accuracy happens only when
+    every negative was predicted positive (or the model is perfect). A model that predicts
+    only the negative class already scores F1 0.
+    """
+    try:
+        recall, precision, accuracy = metrics["recall"], metrics["precision"], metrics["accuracy"]
+    except KeyError:
+        return None
+    if recall == 1.0 and accuracy < 1.0 and abs(precision - accuracy) < 1e-12:
+        return ONE_CLASS_NOTE if accuracy >= 0.5 else "predicts one class only"
+    return None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .records import lost_reason, stale_running_counts, stale_running_trials
 from .storage import TABLES, engine, optuna_storage, table_names
 from .study import SETTINGS_ATTR, StudyError, StudySettings
 
@@ -54,6 +55,9 @@ class TrialRow:
     completed: datetime | None
     reason: str | None
     user_attrs: dict[str, Any] = field(default_factory=dict)
+    # RUNNING in the database, but its worker stopped beating past the grace period: shown
+    # as FAIL with the reason the next worker will write ("worker lost: ...").
+    lost: bool = False
 
     @property
     def duration_s(self) -> float | None:
@@ -66,10 +70,11 @@ class TrialRow:
         self, param_names: Iterable[str] = (), metric_names: Iterable[str] = METRICS
     ) -> dict[str, Any]:
         """number, state, reason, duration_s, the parameters, then the metrics."""
+        warning = self.user_attrs.get("hptui.warning")  # e.g. predicts one class only
         row: dict[str, Any] = {
             "number": self.number,
             "state": self.state,
-            "reason": self.reason,
+            "reason": f"{self.reason} ({warning})" if warning and self.reason else self.reason,
             "duration_s": self.duration_s,
         }
         for name in param_names or sorted(self.params):
@@ -129,6 +134,11 @@ class StudyReader:
             ):
                 counts.setdefault(study_id, {})[_state_name(state)] = count
             best = self._best_values(c)
+        for study_id, lost in stale_running_counts(self.engine).items():  # shown as failed
+            by_state = counts.setdefault(study_id, {})
+            lost = min(lost, by_state.get("RUNNING", 0))
+            by_state["RUNNING"] = by_state.get("RUNNING", 0) - lost
+            by_state["FAIL"] = by_state.get("FAIL", 0) + lost
         result = []
         for study_id, name in studies:
             settings = _settings(attrs.get(study_id))
@@ -182,7 +192,7 @@ class StudyReader:
         missing = {trial_id for trial_id in ids if trial_id not in cache}
         fresh = self._rows(study_id, missing) if missing else []
         for row in fresh:
-            if row.state in FINISHED:
+            if row.state in FINISHED and not row.lost:
                 cache[row.trial_id] = row
         rows = {row.trial_id: row for row in fresh}
         rows.update({trial_id: cache[trial_id] for trial_id in ids if trial_id in cache})
@@ -211,6 +221,7 @@ class StudyReader:
                 )
             ).all() if self._has_table(events.name) else []  # fmt: skip
         ids = set(new_trials) | {row.trial_id for row in changed}
+        ids |= set(stale_running_trials(self.engine, study_id))  # lost without an event
         next_cursor = TrialCursor(
             max([cursor.trial_id, *new_trials]), max([cursor.event_id, *(r.id for r in changed)])
         )
@@ -295,6 +306,7 @@ class StudyReader:
                 "WHERE {where} AND t.state = 'WAITING' AND a.key = 'fixed_params'"
             ), binds).all()  # fmt: skip
             reasons = self._latest_reasons(c, study_id, trial_ids)
+        lost = stale_running_trials(self.engine, study_id)
         by_trial_params: dict[int, dict[str, Any]] = {}
         for trial_id, name, internal, distribution_json in params:
             value = self._distribution(distribution_json).to_external_repr(internal)
@@ -308,6 +320,10 @@ class StudyReader:
         for trial_id, number, state, started, completed in trials:
             user = by_trial_attrs.get(trial_id, {})
             metrics = _metrics(user)
+            reason = reasons.get(trial_id) or _stored_reason(state, user)
+            is_lost = trial_id in lost and _state_name(state) == "RUNNING"
+            if is_lost:
+                state, reason = "FAIL", lost_reason(lost[trial_id])
             rows.append(
                 TrialRow(
                     trial_id=trial_id,
@@ -318,8 +334,9 @@ class StudyReader:
                     value=values.get(trial_id),
                     started=started,
                     completed=completed,
-                    reason=reasons.get(trial_id) or _stored_reason(state, user),
+                    reason=reason,
                     user_attrs=user,
+                    lost=is_lost,
                 )
             )
         return rows

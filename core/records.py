@@ -166,3 +166,78 @@ def move_slot(engine: sa.Engine, study_id: int, from_trial_id: int, to_trial_id:
             .values(trial_id=to_trial_id)
         )
     return bool(moved.rowcount)
+
+
+def free_slots(engine: sa.Engine, study_id: int, total: int) -> int:
+    """Slots below `total` not taken, plus orphaned ones: how many trials are left to start."""
+    import sqlalchemy as sa
+
+    slots = TABLES.slots
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(slots.c.slot, slots.c.trial_id, slots.c.claimed_at).where(
+                slots.c.study_id == study_id
+            )
+        ).all()
+    orphan_before = time.time() - ORPHAN_SLOT_SECONDS
+    taken = {r.slot for r in rows if r.trial_id is not None or r.claimed_at >= orphan_before}
+    return sum(1 for slot in range(total) if slot not in taken)
+
+
+def lost_reason(grace_period: float) -> str:
+    """The reason of a trial whose worker stopped beating: written and displayed alike."""
+    return f"worker lost: no heartbeat for {grace_period:g} s"
+
+
+def stale_running_trials(
+    engine: sa.Engine, study_id: int | None, grace_period: float | None = None
+) -> dict[int, float]:
+    """RUNNING trials of the study (of every study if None) whose last heartbeat is older
+    than the grace period, with that grace: the given one, else the one recorded by the
+    trial's worker, else the default.
+
+    One query over RUNNING trials only (through Optuna's index on study_id and the unique one
+    on trial_heartbeats.trial_id), so it stays cheap at any study size. Timestamps are the
+    database's own, as Optuna writes them.
+    """
+    return {trial_id: grace for trial_id, _study, grace in _stale(engine, study_id, grace_period)}
+
+
+def stale_running_counts(engine: sa.Engine) -> dict[int, int]:
+    """How many RUNNING trials of each study are lost (see `stale_running_trials`)."""
+    counts: dict[int, int] = {}
+    for _trial, study_id, _grace in _stale(engine, None, None):
+        counts[study_id] = counts.get(study_id, 0) + 1
+    return counts
+
+
+def _stale(
+    engine: sa.Engine, study_id: int | None, grace_period: float | None
+) -> list[tuple[int, int, float]]:
+    import sqlalchemy as sa
+
+    from .storage import HEARTBEAT_GRACE
+
+    workers = TABLES.workers
+    query = sa.text(
+        "SELECT t.trial_id, t.study_id, h.heartbeat, "
+        f"(SELECT MAX(w.grace_period) FROM {workers.name} w WHERE w.trial_id = t.trial_id) "
+        "AS grace FROM trials t JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
+        "WHERE t.state = 'RUNNING'" + (" AND t.study_id = :s" if study_id is not None else "")
+    ).columns(
+        sa.column("trial_id"), sa.column("study_id"),
+        sa.column("heartbeat", sa.DateTime), sa.column("grace"),
+    )  # fmt: skip
+    with engine.connect() as connection:
+        rows = connection.execute(query, {"s": study_id} if study_id is not None else {}).all()
+        if not rows:
+            return []
+        now = connection.execute(sa.select(sa.func.now())).scalar()
+    assert now is not None
+    now = now.replace(tzinfo=None)
+    stale = []
+    for trial_id, study, heartbeat, recorded in rows:
+        grace = grace_period if grace_period is not None else (recorded or HEARTBEAT_GRACE)
+        if heartbeat is not None and (now - heartbeat.replace(tzinfo=None)).total_seconds() > grace:
+            stale.append((int(trial_id), int(study), float(grace)))
+    return stale

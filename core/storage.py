@@ -426,9 +426,35 @@ class _Tables:
             sa.Column("trial_id", sa.Integer, nullable=True),
             sa.Column("claimed_at", sa.Float, nullable=False),
         )  # fmt: skip
+        # One row per worker process (see core/workers.py): who runs what where, its
+        # heartbeat and device load, and the stop request that reaches it through the database.
+        workers = sa.Table(
+            "hptui_workers", metadata,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("study_id", sa.Integer, nullable=False, index=True),
+            sa.Column("host", sa.String(255), nullable=False),
+            sa.Column("pid", sa.Integer, nullable=False),
+            sa.Column("device", sa.String(64)),
+            sa.Column("threads", sa.Integer),
+            sa.Column("sampler_seed", sa.Integer),
+            sa.Column("heartbeat_interval", sa.Float, nullable=False),
+            sa.Column("grace_period", sa.Float, nullable=False),
+            sa.Column("started_at", sa.Float, nullable=False),
+            sa.Column("heartbeat_at", sa.Float, nullable=False),
+            sa.Column("trial_id", sa.Integer, nullable=True),
+            sa.Column("stop_requested", sa.Boolean, nullable=False, default=False),
+            sa.Column("stop_reason", sa.Text),
+            sa.Column("exited_at", sa.Float),
+            sa.Column("exit_reason", sa.Text),
+            sa.Column("gpu_util", sa.Float),
+            sa.Column("gpu_mem_bytes", sa.BigInteger),
+            sa.Column("cpu_percent", sa.Float),
+            sa.Column("rss_bytes", sa.BigInteger),
+            sa.Column("log_path", sa.Text),
+        )  # fmt: skip
         return {
             "metadata": metadata, "steps": steps, "evals": evals,
-            "events": events, "slots": slots,
+            "events": events, "slots": slots, "workers": workers,
         }  # fmt: skip
 
     def __getattr__(self, name: str) -> Any:

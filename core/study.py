@@ -8,6 +8,8 @@ changed is caught when the study is created, not when every later trial fails.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,16 @@ SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "gp")
 PRUNERS = ("none", "median", "successive-halving", "hyperband")
 OBJECTIVES = {"f1": "maximize", "accuracy": "maximize", "loss": "minimize"}
 SETTINGS_ATTR = "hptui.settings"
+GRID_QUEUED_ATTR = "hptui.grid_queued"
+# A grid study queues every point as a trial when it is created: past this many points that
+# takes long and fills the database with waiting trials; sample such a space instead.
+MAX_GRID_POINTS = 10_000
+# What each sampler needs beyond Optuna: (module, pip package).
+SAMPLER_NEEDS = {
+    "cmaes": (("cmaes", "cmaes"),),
+    "gp": (("scipy", "scipy"), ("torch", "torch")),
+    "qmc": (("scipy", "scipy"),),
+}
 
 
 class StudyError(HptuiError):
@@ -49,7 +61,31 @@ class StudySettings:
         if self.pruner not in PRUNERS:
             raise ConfigError("--pruner", f"must be one of {', '.join(PRUNERS)}")
         if self.sampler == "grid":
-            self.space.grid()  # raises, naming the parameter, if the grid is not finite
+            points = grid_size(self.space)  # raises, naming the parameter, if not finite
+            if points > MAX_GRID_POINTS:
+                raise ConfigError(
+                    "--sampler grid",
+                    f"the space has {points:,} grid points, more than the {MAX_GRID_POINTS:,} "
+                    "a grid study queues; use fewer values or --sampler tpe/random/qmc",
+                )
+
+    def check_needs(self) -> None:
+        """Refuse, at creation, a sampler whose package is missing or a pruner that could
+        never prune, instead of letting every worker fail on them later."""
+        import importlib.util
+
+        for module, package in SAMPLER_NEEDS.get(self.sampler, ()):
+            if importlib.util.find_spec(module) is None:
+                raise ConfigError(
+                    "--sampler",
+                    f"{self.sampler} needs the {package!r} package: pip install {package}",
+                )
+        if self.pruner != "none" and max_epochs(self.space) < 2:
+            raise ConfigError(
+                "--pruner",
+                f"{self.pruner} prunes between epochs, but every trial runs 1 epoch: "
+                "use --pruner none, or num_epochs of 2 or more",
+            )
 
     def to_json(self) -> str:
         return json.dumps(
@@ -102,7 +138,13 @@ class StudySettings:
         return optuna.pruners.NopPruner()
 
 
-def create_study(name: str, settings: StudySettings, storage_url: str) -> tuple[Any, bool]:
+def create_study(
+    name: str,
+    settings: StudySettings,
+    storage_url: str,
+    *,
+    on_queued: Callable[[int], None] | None = None,
+) -> tuple[Any, bool]:
     """Create a study, or return the existing one if its settings are the same.
 
     Returns (study, created). A study of that name with other settings is an error that
@@ -110,6 +152,7 @@ def create_study(name: str, settings: StudySettings, storage_url: str) -> tuple[
     """
     import optuna
 
+    settings.check_needs()
     storage = optuna_storage(storage_url)
     existing = _find(storage, name)
     if existing is not None:
@@ -125,7 +168,12 @@ def create_study(name: str, settings: StudySettings, storage_url: str) -> tuple[
                 + f"\nCreate a new study instead, e.g. `hptui study create {name}-2 ...`, "
                 "so the trials of each space stay comparable."
             )
-        return load_study(name, storage_url), False
+        study = load_study(name, storage_url)
+        if settings.sampler == "grid":
+            queued = queue_grid(study, settings)  # a create killed part way: resume it
+            if on_queued is not None and queued:
+                on_queued(queued)
+        return study, False
     study = optuna.create_study(
         storage=storage,
         study_name=name,
@@ -135,9 +183,58 @@ def create_study(name: str, settings: StudySettings, storage_url: str) -> tuple[
     )
     study.set_user_attr(SETTINGS_ATTR, settings.to_json())
     if settings.sampler == "grid":
-        for point in settings.space.grid():
-            study.enqueue_trial(point, user_attrs={"hptui.source": "grid"})
+        queued = queue_grid(study, settings)
+        if on_queued is not None:
+            on_queued(queued)
     return study, True
+
+
+def queue_grid(study: optuna.Study, settings: StudySettings) -> int:
+    """Queue the grid points not yet in the study (all of them for a new study); returns
+    how many were queued. Resumable: a create killed part way queues the rest when run
+    again, never a point twice; the study is marked complete only at the end, and workers
+    refuse a grid study that is not."""
+    have = {_point_key(t.system_attrs.get("fixed_params") or t.params)
+            for t in study.get_trials(deepcopy=False)}  # fmt: skip
+    queued = 0
+    for point in settings.space.grid():
+        if _point_key(point) not in have:
+            study.enqueue_trial(point, user_attrs={"hptui.source": "grid"})
+            queued += 1
+    if study.user_attrs.get(GRID_QUEUED_ATTR) is None:
+        study.set_user_attr(GRID_QUEUED_ATTR, grid_size(settings.space))
+    return queued
+
+
+def grid_complete(study: optuna.Study) -> bool:
+    return study.user_attrs.get(GRID_QUEUED_ATTR) is not None
+
+
+def _point_key(point: dict[str, Any]) -> str:
+    return json.dumps(point, sort_keys=True, default=str)
+
+
+def grid_size(space: SearchSpace) -> int:
+    """How many points the grid has, counted without building it (a huge int range would
+    fill the memory); raises, naming the parameter, if a range has no step."""
+    size = 1
+    for p in space.params:
+        if p.type in ("float", "int") and p.step is not None and not p.log:
+            assert p.low is not None and p.high is not None
+            size *= math.floor((p.high - p.low) / p.step + 1e-9) + 1
+        else:
+            size *= len(p.grid_values())
+    return size
+
+
+def max_epochs(space: SearchSpace) -> int:
+    """The most epochs a trial of the space runs (a pruner needs two to act between)."""
+    for p in space.params:
+        if p.name == "num_epochs" and p.type in ("int", "float") and p.high is not None:
+            return int(p.high)
+        if p.name == "num_epochs" and p.type == "categorical":
+            return int(max(p.choices))
+    return int(space.fixed_values().get("num_epochs", 3))
 
 
 def _find(storage: Any, name: str) -> Any:

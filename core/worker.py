@@ -1,18 +1,20 @@
 """The worker: trains a study's trials one after another in its own process.
 
-Any number of workers, on one host or many, share a study through its storage. Each claims
-a slot (so "N trials in total" is exact), takes a waiting trial (a retry, a grid point, a
-manual trial) or asks the sampler for a new one, trains it with the one trainer, and writes
-every step and evaluation as it goes. Faults become trial states with reasons, never a dead
-study: a stale trial (its worker was killed) is failed and retried once, SIGTERM/SIGHUP end
-the current trial as FAIL and stop the worker, out-of-memory fails the trial and frees the
-GPU for the next, a non-finite loss fails the trial.
+Any number of workers, on one host or many, share a study through its storage. Each records
+itself in the worker registry (core/workers.py), claims a slot (so "N trials in total" is
+exact), takes a waiting trial (a retry, a grid point, a manual trial) or asks the sampler for
+a new one, trains it with the one trainer, and writes every step and evaluation as it goes.
+Faults become trial states with reasons, never a dead study or a dead worker: a stale trial
+(its worker was killed) is failed and retried once, SIGTERM/SIGHUP or a stop request end the
+current trial as FAIL and stop the worker, out-of-memory fails the trial and frees the GPU for
+the next, a non-finite loss fails the trial, any other exception fails only its trial. A
+storage that cannot be written (full disk, read-only file) stops the worker with one line.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
+import os
 import platform
 import threading
 import time
@@ -22,26 +24,48 @@ from typing import TYPE_CHECKING, Any
 from .errors import DataNotFoundError, HptuiError, ModelNotFoundError
 from .events import EvalEvent, TrainCallbacks, TrainResult
 from .export import update_flat_table
+from .metrics import one_class_note
 from .records import (
     StepRecorder,
     attach_slot,
     claim_slot,
+    free_slots,
     log_event,
+    lost_reason,
     move_slot,
     release_slot,
+    stale_running_trials,
 )
-from .space import ParamSpec
 from .storage import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL, engine, retry_once
-from .study import StudySettings, load_settings, load_study
+from .study import (
+    StudyError,
+    StudySettings,
+    grid_complete,
+    grid_size,
+    load_settings,
+    load_study,
+)
+from .worker_beat import Heartbeat, LoadSampler, WorkerRow
+from .worker_faults import (
+    StorageUnwritable,
+    failure_reason,
+    first_value,
+    free_memory,
+    host_cores,
+    is_taken_error,
+    library_versions,
+    metrics_text,
+    state,
+    suggest,
+    unwritable,
+)
 
 if TYPE_CHECKING:
     import optuna
 
 log = logging.getLogger("hptui.worker")
 
-# Failures worth one more try with the same parameters: the machine, not the parameters,
-# was at fault. A non-finite loss or an invalid config would only fail again.
-RETRIED_REASONS = ("killed", "out of memory", "error", "worker lost")
+__all__ = ["StopSignal", "StorageUnwritable", "Worker", "WorkerOptions", "fail_stale"]
 
 
 @dataclass
@@ -53,17 +77,20 @@ class WorkerOptions:
     device: str | None = None
     heartbeat_interval: int = HEARTBEAT_INTERVAL
     grace_period: int = HEARTBEAT_GRACE
+    threads: int | None = None  # torch threads; None: this host's cores / its live workers
 
 
 @dataclass
 class StopSignal:
-    """Set by a signal handler (or a test); the trainer polls it between steps."""
+    """Set by a signal handler, a stop request read from the database, or a test; the trainer
+    polls it between steps. `requested` tells a console's stop request from a signal."""
 
     event: threading.Event = field(default_factory=threading.Event)
     reason: str = "stopped"
+    requested: bool = False
 
-    def set(self, reason: str) -> None:
-        self.reason = reason
+    def set(self, reason: str, *, requested: bool = False) -> None:
+        self.reason, self.requested = reason, requested
         self.event.set()
 
     def is_set(self) -> bool:
@@ -77,17 +104,45 @@ class Worker:
         self.settings: StudySettings = load_settings(options.study, options.storage_url)
         heartbeat = (options.heartbeat_interval, options.grace_period)
         self.study = load_study(options.study, options.storage_url, heartbeat=heartbeat)
-        # A seeded study stays reproducible with one worker; a second worker started while
-        # the first trains gets another seed, so the two do not propose the same points.
-        running = len(self.study.get_trials(deepcopy=False, states=(_state("RUNNING"),)))
-        if running:
-            self.study.sampler = self.settings.make_sampler(seed_offset=running)
         self.storage = self.study._storage
         self.study_id = self.study._study_id
         self.engine = engine(options.storage_url)
         self.total = options.trials
         if self.settings.sampler == "grid":
-            self.total = min(self.total, len(self.settings.space.grid()))
+            if not grid_complete(self.study):
+                raise StudyError(
+                    f"the grid of study {options.study!r} was not fully queued (its creation "
+                    "was interrupted): run the same `hptui study create` again to queue the rest"
+                )
+            self.total = min(self.total, grid_size(self.settings.space))
+        self.row: WorkerRow | None = None
+        self.sampler_seed: int | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._taken: int | None = None
+
+    def register(self) -> None:
+        """Write this worker's row (which proves the storage writable before anything
+        loads), seed its sampler from the row id and start the heartbeat thread."""
+        try:
+            self.row = WorkerRow.register(
+                self.engine, self.study_id, device=self.options.device or "auto",
+                heartbeat_interval=self.options.heartbeat_interval,
+                grace_period=self.options.grace_period,
+            )  # fmt: skip
+        except Exception as exc:
+            raise (unwritable(exc, self.options.storage_url) or exc) from exc
+        if self.settings.seed is not None:
+            # The study seed plus this process's unique row id: recorded, so reproducible,
+            # and never the stream of an earlier or a concurrent worker of the study.
+            self.sampler_seed = self.settings.seed + self.row.id
+            self.study.sampler = self.settings.make_sampler(seed_offset=self.row.id)
+            self.row.update(sampler_seed=self.sampler_seed)
+        self._heartbeat = Heartbeat(
+            self.storage, self.row, self.options.heartbeat_interval,
+            on_stop=lambda reason: self.stop.set(reason, requested=True),
+            on_taken=self._trial_taken,
+        )  # fmt: skip
+        self._heartbeat.start()
 
     def preflight(self) -> None:
         """Load the model and data of the study's first point before claiming a trial, so a
@@ -96,7 +151,7 @@ class Worker:
         from .tasks import get_task
         from .trainer import prepare_data
 
-        first = {p.name: _first_value(p) for p in self.settings.space.params}
+        first = {p.name: first_value(p) for p in self.settings.space.params}
         config = self.settings.space.config_for(
             first, data_dir=self.options.data_dir, device=self.options.device
         )
@@ -104,18 +159,75 @@ class Worker:
         prepare_data(config, bundle)
 
     def run(self) -> int:
-        """Train trials until the study's slots are all taken; returns trials trained here."""
-        self.preflight()
-        trained = 0
-        while not self.stop.is_set():
-            fail_stale(self.study, self.engine, self.options.grace_period)
-            claimed = self.next_trial()
-            if claimed is None:
-                log.info("study %s has its %d trials: worker done", self.options.study, self.total)
-                break
-            self.run_trial(claimed)
-            trained += 1
+        """Train trials until the study's slots are all taken; returns trials trained here.
+        Order: record this worker (a write: fails at once on a read-only storage), look for
+        work, and only then load the model."""
+        trained, exit_reason = 0, "error"
+        try:
+            self.register()
+            if not self.has_work():
+                exit_reason = "no trial left to run"
+                log.info("study %s has its %d trials: nothing to do", self.options.study,
+                         self.total)  # fmt: skip
+                return 0
+            self._set_device_and_threads()
+            self.preflight()
+            while not self.stop.is_set():
+                fail_stale(self.study, self.engine, self.options.grace_period)
+                claimed = self.next_trial()
+                if claimed is None:
+                    log.info("study %s has its %d trials: worker done", self.options.study,
+                             self.total)  # fmt: skip
+                    break
+                self.run_trial(claimed)
+                trained += 1
+            exit_reason = self.stop.reason if self.stop.is_set() else "done"
+        except BaseException as exc:
+            exit_reason = f"error: {type(exc).__name__}: {str(exc).strip()[:200]}"
+            raise
+        finally:
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+            if self.row is not None:
+                self.row.exit(exit_reason)
         return trained
+
+    def has_work(self) -> bool:
+        """A waiting retry, or a free (or orphaned) slot: worth loading the model for."""
+        import optuna
+
+        waiting = self._trials(optuna.trial.TrialState.WAITING)
+        if any("failed_trial" in t.system_attrs for t in waiting):
+            return True
+        return free_slots(self.engine, self.study_id, self.total) > 0
+
+    def _set_device_and_threads(self) -> None:
+        """Torch threads: --threads, else $OMP_NUM_THREADS, else this host's cores shared
+        among its live workers (re-read before each trial, as workers come and go); warn
+        when oversubscribed."""
+        import torch
+
+        from .trainer import resolve_device
+
+        if self.row is None:
+            return
+        if self._heartbeat is not None and self._heartbeat.load is None:
+            device = str(resolve_device(self.options.device or "auto"))
+            self.row.update(device=device)
+            self._heartbeat.load = LoadSampler(device)
+        cores = host_cores()
+        peers = self.row.live_on_host()
+        threads = self.options.threads or _env_threads() or max(1, cores // peers)
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+            log.info("torch threads: %d (%d core(s), %d worker(s) on this host)", threads,
+                     cores, peers)  # fmt: skip
+        self.row.update(threads=threads)
+        if threads * peers > cores:
+            log.warning(
+                "%d worker(s) x %d torch thread(s) on %d core(s): they slow each other "
+                "down; pass --threads %d", peers, threads, cores, max(1, cores // peers),
+            )  # fmt: skip
 
     def next_trial(self) -> int | None:
         """Claim a trial to run: a waiting retry first (it inherits its original's slot),
@@ -148,37 +260,86 @@ class Worker:
         return trial_id
 
     def run_trial(self, trial_id: int) -> None:
+        """Train one claimed trial and record how it ended. A trial failed by someone else
+        meanwhile (its heartbeat looked lost) is abandoned with a log line: its retry runs."""
         import optuna
 
         trial = optuna.trial.Trial(self.study, trial_id)
         number = trial.number
-        beat = _Heartbeat(self.storage, trial_id, self.options.heartbeat_interval)
-        beat.start()
+        self._taken = None
+        if self.options.threads is None and _env_threads() is None:
+            self._set_device_and_threads()
+        if self._heartbeat is not None:
+            self._heartbeat.begin_trial(trial_id)
         try:
-            state, value, reason = self._train(trial)
-        finally:
-            beat.stop()
-        trial.set_user_attr("hptui.reason", reason)
-        frozen = self.study.tell(trial, value if state == "COMPLETE" else None, state=_state(state))
-        log_event(self.engine, self.study_id, trial_id, state, reason)
+            try:
+                result_state, value, reason, retry = self._train(trial)
+            finally:
+                if self._heartbeat is not None:
+                    self._heartbeat.end_trial()
+            if self._taken == trial_id:
+                raise optuna.exceptions.UpdateFinishedTrialError(f"trial {number} was taken")
+            if self.sampler_seed is not None:
+                trial.set_user_attr("hptui.sampler_seed", self.sampler_seed)
+            if self.row is not None:
+                trial.set_user_attr("hptui.worker_id", self.row.id)
+            trial.set_user_attr("hptui.reason", reason)
+            value = value if result_state == "COMPLETE" else None
+            frozen = self.study.tell(trial, value, state=state(result_state))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            log.warning(
+                "trial %d was failed by another process while this worker trained it (no "
+                "heartbeat seen for %d s): abandoned here, its retry runs instead",
+                number, self.options.grace_period,
+            )  # fmt: skip
+            return
+        except Exception as exc:
+            fault = unwritable(exc, self.options.storage_url)
+            if fault is None:
+                raise
+            self._end_unwritable(trial, str(fault).split(":", 1)[0])
+            raise fault from exc
+        log_event(self.engine, self.study_id, trial_id, result_state, reason)
         update_flat_table(self.options.storage_url, self.options.study)  # never raises
-        log.info("trial %d %s: %s", number, state, reason)
-        if state == "FAIL" and reason.startswith(RETRIED_REASONS):
+        log.info("trial %d %s: %s", number, result_state, reason)
+        if result_state == "FAIL" and retry:
             retry_once()(self.study, frozen)
 
-    def _train(self, trial: optuna.Trial) -> tuple[str, float | None, str]:
-        """Train one trial; returns (state, objective value, reason)."""
+    def _end_unwritable(self, trial: optuna.Trial, reason: str) -> None:
+        """Best effort: end the trial FAIL with `reason` (a full disk may still take these
+        few bytes); if even that fails, readers show it lost once its heartbeat stops."""
+        try:
+            trial.set_user_attr("hptui.reason", reason)
+            self.study.tell(trial, None, state=state("FAIL"))
+            log_event(self.engine, self.study_id, trial._trial_id, "FAIL", reason)
+        except Exception as exc:
+            log.error("trial %d left as it was: %s", trial.number, str(exc).splitlines()[0][:200])
+
+    def _trial_taken(self, trial_id: int) -> None:
+        self._taken = trial_id
+
+    def _train(self, trial: optuna.Trial) -> tuple[str, float | None, str, bool]:
+        """Train one trial; returns (state, objective value, reason, retry?). Any exception
+        ends this trial, never the worker; a database that cannot be written stops it."""
+        try:
+            return self._train_unguarded(trial)
+        except Exception as exc:
+            if unwritable(exc, self.options.storage_url) is not None or is_taken_error(exc):
+                raise
+            return "FAIL", None, failure_reason(exc), True
+
+    def _train_unguarded(self, trial: optuna.Trial) -> tuple[str, float | None, str, bool]:
         from .trainer import Trainer
 
         try:
             params = {
-                p.name: _suggest(trial, p) for p in self.settings.space.params if p.type != "fixed"
+                p.name: suggest(trial, p) for p in self.settings.space.params if p.type != "fixed"
             }
             config = self.settings.space.config_for(
                 params, data_dir=self.options.data_dir, device=self.options.device
             )
         except HptuiError as exc:
-            return "FAIL", None, f"invalid config: {exc}"
+            return "FAIL", None, f"invalid config: {exc}", False
         trial.set_user_attr("hptui.config", config.to_dict())
         trial.set_user_attr("hptui.seed", config.seed)
         log_event(self.engine, self.study_id, trial._trial_id, "RUNNING")
@@ -187,9 +348,12 @@ class Worker:
         recorder = StepRecorder(self.engine, trial._trial_id)
         pruned_at: list[int] = []
         objective = self.settings.objective
+        number, trial_id = trial.number, trial._trial_id
 
         def on_eval(event: EvalEvent) -> None:
             recorder.add_eval(event)
+            log.info("trial %d eval at step %d (epoch %d): %s", number, event.step,
+                     event.epoch, metrics_text(event.metrics))  # fmt: skip
             if event.end_of_epoch:
                 trial.report(event.metrics[objective], event.epoch)
                 if trial.should_prune():
@@ -198,10 +362,10 @@ class Worker:
         callbacks = TrainCallbacks(
             on_step=recorder.add_step,
             on_eval=on_eval,
-            should_stop=lambda: self.stop.is_set() or bool(pruned_at),
+            should_stop=lambda: self.stop.is_set() or bool(pruned_at) or self._taken == trial_id,
         )
         started = time.perf_counter()
-        failure = None
+        failure, retry = None, True
         try:
             result = Trainer(config, callbacks).run()
         except (DataNotFoundError, ModelNotFoundError) as exc:
@@ -210,23 +374,34 @@ class Worker:
             self.stop.set("missing data or model")
             failure = f"error: {exc}"
         except HptuiError as exc:
-            failure = f"invalid config: {exc}"
+            failure, retry = f"invalid config: {exc}", False
         except Exception as exc:
-            failure = _failure_reason(exc)
+            if unwritable(exc, self.options.storage_url) is not None or is_taken_error(exc):
+                raise
+            failure = failure_reason(exc)
+        if self._taken == trial_id:
+            return "FAIL", None, "taken", False
         recorder.flush()
         if failure is not None:
             if failure.startswith("out of memory"):
-                _free_memory()  # after the except block: the traceback no longer pins tensors
-            return "FAIL", None, failure
+                free_memory()  # after the except block: the traceback no longer pins tensors
+            return "FAIL", None, failure, retry
         self._record_result(trial, result, time.perf_counter() - started)
+        log.info("trial %d final: %s", number, metrics_text(result.metrics))
+        note = one_class_note(result.metrics)
+        if note:
+            trial.set_user_attr("hptui.warning", note)
+            log.warning("trial %d %s", number, note)
         if pruned_at:
-            return "PRUNED", None, f"pruned at epoch {pruned_at[0]}"
+            return "PRUNED", None, f"pruned at epoch {pruned_at[0]}", False
         if result.completed:
-            return "COMPLETE", result.metrics[objective], "completed"
+            return "COMPLETE", result.metrics[objective], "completed", False
         if result.status.startswith("stopped"):
+            if self.stop.requested:
+                return "FAIL", None, self.stop.reason, True
             step = result.status.rsplit(" ", 1)[-1]
-            return "FAIL", None, f"killed by {self.stop.reason} at step {step}"
-        return "FAIL", None, result.status  # non-finite loss at step N
+            return "FAIL", None, f"killed by {self.stop.reason} at step {step}", True
+        return "FAIL", None, result.status, False  # non-finite loss at step N
 
     def _record_result(self, trial: optuna.Trial, result: TrainResult, seconds: float) -> None:
         trial.set_user_attr("hptui.metrics", result.metrics)
@@ -249,112 +424,28 @@ def fail_stale(study: optuna.Study, engine: Any, grace_period: int) -> list[int]
     """Fail trials whose worker stopped beating (they are retried once), logging a reason.
 
     Workers call this before each trial and readers when they open a study, so a killed
-    worker's trial is accounted for by whoever looks next. Needs a heartbeat storage.
+    worker's trial is accounted for by whoever looks next. Cheap when nothing is stale: one
+    indexed query over the study's RUNNING trials. Needs a heartbeat storage.
     """
     import optuna
 
-    storage = study._storage
-    running = optuna.trial.TrialState.RUNNING
-
-    def running_ids() -> set[int]:
-        trials = storage.get_all_trials(study._study_id, deepcopy=False, states=(running,))
-        return {t._trial_id for t in trials}
-
-    before = running_ids()
-    if not before:
+    stale = stale_running_trials(engine, study._study_id, grace_period)
+    if not stale:
         return []
     optuna.storages.fail_stale_trials(study)
+    storage = study._storage
     failed = []
-    for trial_id in sorted(before - running_ids()):
+    for trial_id in sorted(stale):
         trial = storage.get_trial(trial_id)
         if trial.state == optuna.trial.TrialState.FAIL:
-            reason = f"worker lost: no heartbeat for {grace_period} s"
+            reason = lost_reason(grace_period)
             log.warning("trial %d: %s", trial.number, reason)
             log_event(engine, study._study_id, trial_id, "FAIL", reason)
             failed.append(trial.number)
     return failed
 
 
-class _Heartbeat:
-    """Records the trial's heartbeat every `interval` seconds from a daemon thread."""
-
-    def __init__(self, storage: Any, trial_id: int, interval: int) -> None:
-        self.storage, self.trial_id, self.interval = storage, trial_id, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="hptui-heartbeat", daemon=True)
-
-    def start(self) -> None:
-        self.storage.record_heartbeat(self.trial_id)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.storage.record_heartbeat(self.trial_id)
-            except Exception:  # a missed beat is retried; only a long silence fails it
-                log.warning("heartbeat for trial %d failed", self.trial_id, exc_info=True)
-
-
-def _failure_reason(exc: Exception) -> str:
-    import torch
-
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower():
-        return f"out of memory: {text[:200]}"
-    log.exception("trial failed")
-    return f"error: {type(exc).__name__}: {text[:200]}"
-
-
-def _suggest(trial: optuna.Trial, param: ParamSpec) -> Any:
-    if param.type == "float":
-        assert param.low is not None and param.high is not None
-        return trial.suggest_float(
-            param.name, param.low, param.high, log=param.log, step=param.step
-        )
-    if param.type == "int":
-        assert param.low is not None and param.high is not None
-        step = int(param.step) if param.step is not None else 1
-        return trial.suggest_int(
-            param.name, int(param.low), int(param.high), log=param.log, step=step
-        )
-    return trial.suggest_categorical(param.name, list(param.choices))
-
-
-def _first_value(param: ParamSpec) -> Any:
-    if param.type == "categorical":
-        return param.choices[0]
-    if param.type == "fixed":
-        return param.value
-    return param.low if param.type == "float" else int(param.low or 0)
-
-
-def _state(name: str) -> optuna.trial.TrialState:
-    import optuna
-
-    return optuna.trial.TrialState[name]
-
-
-def _free_memory() -> None:
-    """Give the failed trial's GPU memory back before the next trial starts."""
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version()}
-    for package in ("hptui", "torch", "transformers", "optuna"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = "unknown"
-    return versions
+def _env_threads() -> int | None:
+    """$OMP_NUM_THREADS when set to a positive whole number: the user's explicit choice."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None

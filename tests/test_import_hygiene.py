@@ -18,7 +18,7 @@ CORE_MODULES = sorted(
 def _modules_after(code: str) -> set[str]:
     script = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     ).stdout
     return set(json.loads(out.strip().splitlines()[-1]))
 

@@ -33,3 +33,14 @@ def test_majority_baseline_on_mrpc_proportions() -> None:
 def test_mismatched_lengths_are_rejected() -> None:
     with pytest.raises(ValueError, match="2 labels but 1 predictions"):
         classification_metrics([0, 1], [1])
+
+
+def test_a_model_that_predicts_one_class_is_flagged() -> None:
+    from hptui.core.metrics import ONE_CLASS_NOTE, one_class_note
+
+    labels = [1] * 279 + [0] * 129
+    assert one_class_note(classification_metrics(labels, [1] * 408)) == ONE_CLASS_NOTE
+    one_wrong = [1] * 407 + [0]
+    assert one_class_note(classification_metrics(labels, one_wrong)) is None
+    assert one_class_note(classification_metrics(labels, labels)) is None  # perfect
+    assert one_class_note(classification_metrics([0, 0, 1], [1, 1, 1])) == "predicts one class only"

@@ -20,6 +20,7 @@ from conftest import hptui_env, write_space
 from hptui.core.read import StudyReader
 from hptui.core.space import load_space
 from hptui.core.study import StudySettings, create_study
+from hptui.core.workers import list_workers
 
 FAST_HEARTBEAT = ["--heartbeat", "1", "--grace", "3"]
 NO_SERVER = (
@@ -140,6 +141,12 @@ def test_two_worker_processes_share_one_postgres_study_exactly(
     pids = {int(pid) for pid in re.findall(r"hptui\.worker\[(\d+)\]", log.read_text())}
     assert pids == {w.pid for w in workers}, tail
     assert reader.study("s").counts == {"COMPLETE": 4}
+    # A seeded study: each process samples its own stream, so no point is trained twice.
+    assert len({r.params["learning_rate"] for r in rows}) == 4
+    registry = list_workers(postgres_url, "s", include_exited=True)
+    assert sorted(w.pid for w in registry) == sorted(w.pid for w in workers)
+    assert len({w.sampler_seed for w in registry}) == 2
+    assert {w.status for w in registry} == {"exited"}
 
 
 def test_creating_a_postgres_study_twice_is_idempotent_and_listed(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import write_space
+from conftest import hptui_env, write_space
 
 from hptui.core.errors import ConfigError
 from hptui.core.read import StudyReader
 from hptui.core.space import load_space
 from hptui.core.study import StudyError, StudySettings, create_study, enqueue, load_settings
+from hptui.core.worker import Worker, WorkerOptions
 
 
 def test_create_stores_the_settings_and_uses_wal(
@@ -114,3 +118,55 @@ def test_cli_choices_match_the_core() -> None:
     assert cli.SAMPLERS == study.SAMPLERS
     assert cli.PRUNERS == study.PRUNERS
     assert cli.OBJECTIVES == study.OBJECTIVES
+
+
+def test_a_grid_over_the_limit_is_refused_with_its_count(tmp_path: Path, mrpc_dir: Path) -> None:
+    params = '[params.warmup_ratio]\ntype = "float"\nlow = 0.0\nhigh = 0.5\nstep = 1e-18'
+    space = load_space(write_space(tmp_path / "space.toml", mrpc_dir, params=params))
+    with pytest.raises(ConfigError, match=r"has [\d,]{20,} grid points, more than the 10,000"):
+        StudySettings(space, sampler="grid")  # counted, never expanded in memory
+
+
+def test_a_pruner_that_could_never_prune_is_refused(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str
+) -> None:
+    space = load_space(write_space(tmp_path / "space.toml", mrpc_dir, num_epochs=1))
+    with pytest.raises(ConfigError, match="--pruner: median prunes between epochs"):
+        create_study("s", StudySettings(space, pruner="median"), storage_url)
+    assert StudyReader(storage_url).studies() == []
+
+
+def test_a_grid_create_killed_part_way_is_resumed(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str
+) -> None:
+    params = '[params.learning_rate]\ntype = "float"\nlow = 0.0001\nhigh = 0.0301\nstep = 0.0001'
+    space_file = write_space(tmp_path / "space.toml", mrpc_dir, params=params)
+    command = [sys.executable, "-m", "hptui", "study", "create", "g", "--space", str(space_file),
+               "--sampler", "grid", "--storage", storage_url]  # fmt: skip
+    creating = subprocess.Popen(command, env=hptui_env(), stdout=subprocess.DEVNULL)
+    db = tmp_path / "runs.db"
+
+    def queued() -> int:
+        try:
+            with sqlite3.connect(db, timeout=30) as c:
+                return int(c.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
+        except sqlite3.OperationalError:  # the schema is still being made
+            return 0
+
+    deadline = time.monotonic() + 120
+    while queued() < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    creating.kill()
+    creating.wait(timeout=30)
+    part = queued()
+    assert 5 <= part < 301, part
+    with pytest.raises(StudyError, match="was not fully queued"):
+        Worker(WorkerOptions("g", storage_url, trials=1))
+    again = subprocess.run(command, env=hptui_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "exists (same settings)" in again.stdout
+    assert f"; {301 - part} missing grid point(s) queued" in again.stdout
+    rows = StudyReader(storage_url).trials("g")
+    assert len(rows) == 301
+    assert len({r.params["learning_rate"] for r in rows}) == 301
+    Worker(WorkerOptions("g", storage_url, trials=1))  # complete: workers accept it

@@ -188,3 +188,57 @@ def test_length_grouping_pads_less_and_leads_with_the_longest() -> None:
     # Batches are shuffled: the epoch is not a long-to-short curriculum.
     widths = [max(lengths[i] for i in b) for b in grouped[1:]]
     assert widths != sorted(widths) and widths != sorted(widths, reverse=True)
+
+
+def test_a_size_that_does_not_divide_the_batch_trains_every_example(
+    tiny_settings: dict[str, Any],
+) -> None:
+    """70 pairs in batches of 16: 5 steps per epoch (the last of 6 pairs), not 4, and the
+    learning-rate schedule spans all 10 steps of 2 epochs (rounded down, it reached 0 early)."""
+    seen: list[int] = []
+
+    def count(_optimizer: torch.optim.Optimizer, *_: Any) -> None:
+        seen.append(1)
+
+    settings = {**tiny_settings, "train_limit": 70, "num_epochs": 2, "warmup_ratio": 0.0}
+    handle = register_optimizer_step_pre_hook(count)
+    try:
+        result, steps, evals = _run(settings)
+    finally:
+        handle.remove()
+    assert result.completed and result.steps == 10 and len(seen) == 10
+    assert [s.epoch for s in steps] == [1] * 5 + [2] * 5
+    assert [round(s.epoch_progress, 3) for s in steps[:5]] == [0.2, 0.4, 0.6, 0.8, 1.0]
+    rates = [s.learning_rate for s in steps]
+    assert all(rate > 0 for rate in rates), rates
+    assert rates[-1] == pytest.approx(tiny_settings["learning_rate"] / 10)  # 1 of 10 left
+    assert [e.step for e in evals] == [5, 10]
+
+
+class GradientsAtForward(ModelBundle):
+    """A real tiny model that records, at each training forward pass, the largest gradient
+    left on any parameter (a step must start from zero gradients)."""
+
+    def __init__(self, base: ModelBundle) -> None:
+        super().__init__(base.name, base.source, base.tokenizer, base.config, None)
+        self.left: list[float] = []
+
+    def new_model(self, seed: int) -> torch.nn.Module:
+        model = super().new_model(seed)
+
+        def check(module: torch.nn.Module, _inputs: Any) -> None:
+            if module.training and torch.is_grad_enabled():
+                grads = [p.grad.abs().max() for p in module.parameters() if p.grad is not None]
+                self.left.append(float(max(grads)) if grads else 0.0)
+
+        model.register_forward_pre_hook(check)
+        return model
+
+
+def test_each_step_starts_from_zero_gradients(tiny_settings: dict[str, Any]) -> None:
+    """Gradients of one step never leak into the next (optimizer.zero_grad after each step)."""
+    bundle = GradientsAtForward(load_bundle("tiny-distilbert"))
+    result, steps, _ = _run({**tiny_settings, "num_epochs": 2}, bundle=bundle)
+    assert result.steps == 8 and len(bundle.left) == 8
+    assert bundle.left == [0.0] * 8
+    assert all(s.grad_norm > 0 for s in steps)  # there were gradients to leak

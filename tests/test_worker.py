@@ -14,7 +14,7 @@ from conftest import write_space
 from hptui.core import models
 from hptui.core.read import StudyReader
 from hptui.core.space import load_space
-from hptui.core.study import StudySettings, create_study, enqueue
+from hptui.core.study import PRUNERS, SAMPLERS, StudySettings, create_study, enqueue
 from hptui.core.worker import Worker, WorkerOptions
 
 CHOICES = '[params.learning_rate]\ntype = "categorical"\nchoices = [5e-4, 1e-3, 1e4, 1e8]'
@@ -142,3 +142,26 @@ def test_a_long_reader_transaction_never_fails_a_worker(
         reader.close()
     rows = StudyReader(storage_url).trials("s")
     assert [r.state for r in rows] == ["COMPLETE", "COMPLETE"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sampler", "pruner"),
+    [(s, "none") for s in SAMPLERS] + [("random", p) for p in PRUNERS if p != "none"],
+)
+def test_every_sampler_and_pruner_runs_a_few_trials(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str, sampler: str, pruner: str
+) -> None:
+    params = (
+        '[params.learning_rate]\ntype = "categorical"\nchoices = [1e-4, 5e-4, 1e-3]'
+        if sampler == "grid"
+        else None
+    )
+    _study(tmp_path, mrpc_dir, storage_url, params=params, sampler=sampler, pruner=pruner,
+           seed=0, fixed={"num_epochs": 2, "train_limit": 32})  # fmt: skip
+    assert _run(storage_url, 3) == 3
+    rows = StudyReader(storage_url).trials("s")
+    assert len(rows) == 3 and {r.state for r in rows} <= {"COMPLETE", "PRUNED"}, [
+        (r.state, r.reason) for r in rows
+    ]
+    assert len({r.params["learning_rate"] for r in rows}) == 3

@@ -71,7 +71,7 @@ def test_kill_9_mid_trial_is_failed_retried_and_nothing_is_lost(
 
     time.sleep(4)  # past the grace period: the killed trial's heartbeat is stale
     second = _worker(storage_url, 2, log)
-    assert second.wait(timeout=300) == 0, log.read_text()[-3000:]
+    assert second.wait(timeout=900) == 0, log.read_text()[-3000:]
     rows = {r.number: r for r in StudyReader(storage_url).trials("s")}
     lost = rows[killed.number]
     assert lost.state == "FAIL" and lost.reason == "worker lost: no heartbeat for 3 s"
@@ -117,6 +117,7 @@ def test_a_detached_worker_outlives_its_parent_and_session(
     pid = int(line.split()[3].rstrip(","))
     log = Path(line.split(" log ", 1)[1])
     assert log.parent == tmp_path / "hptui-logs"
+    assert log.name.endswith(f"-{pid}.log")  # named after the worker, not the parent
     assert os.getsid(pid) == pid  # a session of its own: the terminal's hangup won't reach it
     _wait_for(lambda: len(StudyReader(storage_url).trials("s")) >= 1, what="the first trial")
     _wait_for(lambda: not _alive(pid), timeout=300, what="the worker to finish")

@@ -186,6 +186,10 @@ def _add_study_commands(commands: Any) -> None:
     )  # fmt: skip
     worker.add_argument("--data-dir", metavar="DIR", help="GLUE-format task folder on this host")
     worker.add_argument("--device", help="cpu, cuda, cuda:N (default: auto)")
+    worker.add_argument(
+        "--threads", type=int, metavar="N",
+        help="torch threads (default: this host's cores / its live workers)",
+    )  # fmt: skip
     worker.add_argument("--heartbeat", type=int, default=10, metavar="S", help=argparse.SUPPRESS)
     worker.add_argument("--grace", type=int, default=60, metavar="S", help=argparse.SUPPRESS)
     _storage_option(worker)

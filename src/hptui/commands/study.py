@@ -37,14 +37,17 @@ def _create(args: argparse.Namespace) -> int:
         pruner=args.pruner,
         seed=args.seed,
     )
-    _study, created = create_study(args.name, settings, args.storage)
-    queued = len(space.grid()) if args.sampler == "grid" else 0
+    queued: list[int] = []
+    _study, created = create_study(args.name, settings, args.storage, on_queued=queued.append)
     verb = "created" if created else "exists (same settings)"
+    grid = ""
+    if queued:
+        missing = "" if created else " missing"
+        grid = f"; {queued[0]}{missing} grid point(s) queued"
     print(
         f"study {args.name!r} {verb} in {redact(args.storage)}: {len(space.params)} "
         f"parameter(s), {settings.sampler} sampler, {settings.pruner} pruner, "
-        f"{settings.direction} {settings.objective}"
-        + (f"; {queued} grid points queued" if created and queued else "")
+        f"{settings.direction} {settings.objective}" + grid
     )
     print(f"next: hptui worker {_quoted(args.name)} --trials N --detach" + _storage_flag(args))
     return 0

@@ -137,6 +137,11 @@ def _print_summary(result: TrainResult) -> None:
             *(f"{m[k]:.4f}" for k in ("loss", "accuracy", "f1", "precision", "recall")),
         )
     console.print(table)
+    from hptui.core.metrics import one_class_note
+
+    note = one_class_note(result.metrics)
+    if note:
+        console.print(f"[yellow]warning: {note}[/]")
     style = "green" if result.completed else "red"
     console.print(
         f"[{style}]{escape(result.status)}[/]: {result.epochs} epoch(s), {result.steps} steps in "
