@@ -434,7 +434,7 @@ def first_trials(reader: StudyReader, study_name: str, limit: int) -> list[Trial
 
 def study_rates(reader: StudyReader) -> dict[int, float]:
     """Finished trials per hour of each study, over the span from its first start to its
-    last finish (studies with fewer than two finished trials have no rate)."""
+    last finish (no rate with fewer than two finished trials or a span under a minute)."""
     import sqlalchemy as sa
 
     query = sa.text(
@@ -451,6 +451,6 @@ def study_rates(reader: StudyReader) -> dict[int, float]:
     with reader.engine.connect() as c:
         for study_id, count, first, last in c.execute(query):
             hours = (last - first).total_seconds() / 3600 if first and last else 0.0
-            if count >= 2 and hours > 0:
+            if count >= 2 and hours * 3600 >= 60:  # imported trials finish all at once
                 rates[int(study_id)] = count / hours
     return rates

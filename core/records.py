@@ -216,12 +216,17 @@ def _stale(
 ) -> list[tuple[int, int, float]]:
     import sqlalchemy as sa
 
-    from .storage import HEARTBEAT_GRACE
+    from .storage import HEARTBEAT_GRACE, table_names
 
     workers = TABLES.workers
+    # A database from before the worker registry has no such table (and reads create none).
+    grace_column = (
+        f"(SELECT MAX(w.grace_period) FROM {workers.name} w WHERE w.trial_id = t.trial_id)"
+        if workers.name in table_names(engine)
+        else "NULL"
+    )
     query = sa.text(
-        "SELECT t.trial_id, t.study_id, h.heartbeat, "
-        f"(SELECT MAX(w.grace_period) FROM {workers.name} w WHERE w.trial_id = t.trial_id) "
+        f"SELECT t.trial_id, t.study_id, h.heartbeat, {grace_column} "
         "AS grace FROM trials t JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
         "WHERE t.state = 'RUNNING'" + (" AND t.study_id = :s" if study_id is not None else "")
     ).columns(

@@ -296,3 +296,29 @@ def test_q_quits_from_any_tab(fixed_url: str) -> None:
 
     app = drive(fixed_url, steps)
     assert app.return_code == 0
+
+
+def test_the_example_database_opens_with_its_three_studies(tmp_path: Path) -> None:
+    """`hptui --db runs.db.example`: real GPU-trained studies and the imported cards, on a
+    database from before the worker registry (it has no hptui_workers table)."""
+    example = Path(__file__).resolve().parent.parent / "runs.db.example"
+    copy = tmp_path / "runs.db.example"
+    copy.write_bytes(example.read_bytes())
+    copy.chmod(0o444)  # the console only reads
+
+    async def steps(app: HptuiApp, pilot: Pilot[None]) -> None:
+        assert not app.screen.query_one("#storage-problem").display
+        table = app.screen.query_one("#studies")
+        names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]  # type: ignore[attr-defined]
+        assert names == ["cards", "grid", "tpe"]
+        await pilot.press("down", "enter")
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        pane = app.screen.query_one(TrialsPane)
+        assert pane.loaded and len(pane.model.rows) == 18
+        f1 = [row["f1"] for row in pane.model.rows.values()]
+        assert len(set(f1)) > 5 and max(f1) > 0.812  # trials differ and beat the majority class
+
+    drive(f"sqlite:///{copy}", steps)
+    assert copy.read_bytes() == example.read_bytes()

@@ -78,3 +78,10 @@ def size(num_bytes: float | None) -> str:
             return f"{value:.0f}{unit}" if unit in ("B", "KB") else f"{value:.1f}{unit}"
         value /= 1024
     return MISSING
+
+
+def error_line(exc: BaseException) -> str:
+    """An unexpected error as one line (its type and first line), never a traceback or SQL."""
+    text = str(exc).strip()
+    first = text.splitlines()[0][:200] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

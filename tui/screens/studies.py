@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from hptui.core.errors import HptuiError
 
+from ..format import error_line
 from ..messages import ActionFailed
 from ..widgets.studies.tables import StudiesTable, WorkersTable
 
@@ -70,8 +71,8 @@ class StudiesScreen(Screen[None]):
         except HptuiError as exc:
             self.app.call_from_thread(self._show_problem, str(exc))
             return
-        except Exception as exc:  # a broken file: say so, keep the console usable
-            self.app.call_from_thread(self._show_problem, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a broken file: say so in one line, keep the console usable
+            self.app.call_from_thread(self._show_problem, error_line(exc))
             return
         self.app.call_from_thread(self._show, studies, rates, workers)
 

@@ -15,7 +15,7 @@ from textual_plot import HiResMode, PlotWidget
 from hptui.core.errors import HptuiError
 from hptui.core.live import LiveFeed, LiveSnapshot
 
-from ...format import cell, duration, number
+from ...format import cell, duration, error_line, number
 from .card import TrialCard
 
 
@@ -57,7 +57,7 @@ class LivePane(Vertical):
             self.app.call_from_thread(self._show_error, str(exc))
             return
         except Exception as exc:  # the database went away, a lock timed out...
-            self.app.call_from_thread(self._show_error, f"{type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self._show_error, error_line(exc))
             return
         finally:
             self._polling.release()

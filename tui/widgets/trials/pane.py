@@ -17,6 +17,7 @@ from hptui.core.filters import FilterError, TrialFilter, parse_filter
 from hptui.core.marks import Marks
 from hptui.core.read import TrialCursor
 
+from ...format import error_line
 from .grid import TrialsGrid
 from .model import Prepared, TrialsModel
 
@@ -74,7 +75,7 @@ class TrialsPane(Vertical):
         except HptuiError as exc:
             self.app.call_from_thread(self._status, f"cannot read the study: {exc}")
         except Exception as exc:
-            self.app.call_from_thread(self._status, f"cannot read: {type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self._status, f"cannot read: {error_line(exc)}")
         finally:
             self._reading.release()
 
