@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= ../shared/data/mrpc
 
-.PHONY: demo test lint bench clean
+.PHONY: console demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.installed: pyproject.toml
 	fi
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+# The console on the example database (real studies trained on a GPU, and model cards).
+console: $(VENV)/.installed
+	$(BIN)/hptui --db runs.db.example
 
 # Measured to learn (validation accuracy 0.6912 -> 0.7525, F1 0.8325 vs the majority
 # baseline's 0.6838 / 0.8122): see README, "Two commands".

@@ -322,3 +322,31 @@ def test_the_example_database_opens_with_its_three_studies(tmp_path: Path) -> No
 
     drive(f"sqlite:///{copy}", steps)
     assert copy.read_bytes() == example.read_bytes()
+
+
+def test_the_readmes_key_table_matches_the_bindings() -> None:
+    """Each row of the README's key table is a binding with that description."""
+    from hptui.tui.screens.studies import StudiesScreen
+    from hptui.tui.widgets.live.pane import LivePane
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("| key | where | does |", 1)[1].split("\n\n", 1)[0]
+    owners = {
+        "studies": [StudiesScreen],
+        "a study": [StudyScreen],
+        "studies, a study": [StudiesScreen, StudyScreen],
+        "live": [LivePane],
+        "trials": [TrialsPane],
+        "anywhere": [HptuiApp],
+    }
+    rows = [r.strip("|").split("|") for r in table.strip().splitlines()[1:]]
+    assert len(rows) >= 15
+    for keys, where, does in rows:
+        for owner in owners[where.strip()]:
+            bindings = {(b.key, b.description) for b in owner.BINDINGS}  # type: ignore[union-attr]
+            descriptions = {d for _, d in bindings}
+            if keys.strip() == "`1` `2` `3` `4`":
+                assert {"Live", "Trials", "Space", "Analysis"} <= descriptions
+                continue
+            key = keys.strip().strip("`").replace("?", "question_mark").replace("/", "slash")
+            assert (key, does.strip()) in bindings, (key, does, owner)
