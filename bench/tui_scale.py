@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -72,13 +73,19 @@ async def _drive(url: str, keys: int) -> dict[str, Any]:
             await pilot.pause(0)
             return time.perf_counter() - started
 
-        latencies: dict[str, list[float]] = {"sort": [], "filter": [], "page_down": []}
+        latencies: dict[str, list[float]] = {
+            "sort": [],
+            "filter": [],
+            "page_down": [],
+            "unbound_key": [],
+        }
         columns = [c.key for c in grid.columns]
         for _ in range(columns.index("f1")):
             await pilot.press("right")
         for _ in range(keys):
             latencies["sort"].append(await timed("s"))
             latencies["page_down"].append(await timed("pagedown"))
+            latencies["unbound_key"].append(await timed("f12"))  # Pilot's own cost
         box = pane.query_one("#trials-filter")
         for index in range(keys):
             started = time.perf_counter()
@@ -143,13 +150,19 @@ def main() -> None:
     parser.add_argument("--trials", type=int, nargs="+", default=[10000])
     parser.add_argument("--keys", type=int, default=30, help="presses of each key timed")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument(
+        "--db", metavar="FILE", help="reuse a database filled earlier (study 'scale')"
+    )
     args = parser.parse_args()
     figures = []
     for count in args.trials:
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{Path(folder) / 'scale.db'}"
             started = time.perf_counter()
-            fill(url, count)
+            if args.db:
+                shutil.copy(args.db, Path(folder) / "scale.db")
+            else:
+                fill(url, count)
             filled = time.perf_counter() - started
             result: dict[str, Any] = {"trials": count, "fill_s": round(filled, 1)}
             result.update(asyncio.run(_drive(url, args.keys)))

@@ -11,12 +11,20 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .read import StudyReader, TrialCursor, TrialRow
+from .read import (
+    SeriesPoint,
+    StudyReader,
+    TrialCursor,
+    TrialRow,
+    current_cursor,
+    objective_series,
+    trial_rows,
+)
 
 LOSS_POINTS = 240
 
@@ -83,7 +91,12 @@ class _TrialBuffer:
 
 
 class LiveFeed:
-    """Incremental reads of one study for a live view. Not thread-safe: one poller."""
+    """Incremental reads of one study for a live view. Not thread-safe: one poller.
+
+    The first poll reads every trial's state and value (one query, no attributes) plus the
+    full rows of the running and the last finished trials; later polls read only what
+    changed since the cursor, and the new steps of each running trial.
+    """
 
     def __init__(
         self,
@@ -97,6 +110,7 @@ class LiveFeed:
         self.study_name = study_name
         self.recent = recent
         self._cursor: TrialCursor | None = None
+        self._series: dict[int, SeriesPoint] = {}
         self._rows: dict[int, TrialRow] = {}
         self._buffers: dict[int, _TrialBuffer] = {}
         info = reader.study(study_name)
@@ -106,41 +120,54 @@ class LiveFeed:
     def poll(self) -> LiveSnapshot:
         started = time.perf_counter()
         if self._cursor is None:
-            rows = self.reader.trials(self.study_name)
-            _, self._cursor = self.reader.trial_changes(self.study_name, TrialCursor())
-            self._rows = {row.trial_id: row for row in rows}
+            self._cursor = current_cursor(self.reader, self.study_name)
+            points = objective_series(self.reader, self.study_name)
+            self._series = {p.trial_id: p for p in points}
+            finished = sorted(
+                (p for p in points if p.completed is not None),
+                key=lambda p: p.completed or datetime.min,
+            )
+            wanted = {p.trial_id for p in points if p.state == "RUNNING"}
+            wanted |= {p.trial_id for p in finished[-self.recent :]}
+            changed = trial_rows(self.reader, self.study_name, wanted)
         else:
             changed, self._cursor = self.reader.trial_changes(self.study_name, self._cursor)
-            for row in changed:
-                self._rows[row.trial_id] = row
+        for row in changed:
+            self._rows[row.trial_id] = row
+            self._series[row.trial_id] = SeriesPoint(
+                row.trial_id, row.number, row.state, row.value, row.started, row.completed
+            )
         running_rows = sorted(
             (r for r in self._rows.values() if r.state == "RUNNING"), key=lambda r: r.number
         )
-        loads = self._loads()
+        loads = self._loads() if running_rows else {}
         now = datetime.fromtimestamp(self.clock())
         running = tuple(self._live(row, loads.get(row.number), now) for row in running_rows)
         live_ids = {row.trial_id for row in running_rows}
         for trial_id in list(self._buffers):
             if trial_id not in live_ids:
                 del self._buffers[trial_id]
-        finished = sorted(
+        finished_rows = sorted(
             (r for r in self._rows.values() if r.completed is not None),
             key=lambda r: r.completed or datetime.min,
-        )
+        )[-self.recent :]
+        keep = live_ids | {r.trial_id for r in finished_rows}
+        self._rows = {k: v for k, v in self._rows.items() if k in keep}
         counts: dict[str, int] = {}
-        for row in self._rows.values():
-            counts[row.state] = counts.get(row.state, 0) + 1
-        by_number, by_time = best_so_far(list(self._rows.values()), self.direction)
+        for point in self._series.values():
+            counts[point.state] = counts.get(point.state, 0) + 1
+        points = list(self._series.values())
+        by_number, by_time = best_so_far(points, self.direction)
         return LiveSnapshot(
             running=running,
-            recent=tuple(reversed(finished[-self.recent :])),
+            recent=tuple(reversed(finished_rows)),
             best_by_number=by_number,
             best_by_time=by_time,
             values=tuple(
                 sorted(
-                    (r.number, float(r.value or 0.0))
-                    for r in self._rows.values()
-                    if r.state == "COMPLETE" and _finite(r.value)
+                    (p.number, float(p.value or 0.0))
+                    for p in points
+                    if p.state == "COMPLETE" and _finite(p.value)
                 )
             ),
             counts=counts,
@@ -217,7 +244,7 @@ class LiveFeed:
 
 
 def best_so_far(
-    rows: list[TrialRow], direction: str
+    rows: Sequence[TrialRow | SeriesPoint], direction: str
 ) -> tuple[tuple[tuple[int, float], ...], tuple[tuple[float, float], ...]]:
     """The best objective value so far, by trial number and by hours since the first start."""
     complete = [r for r in rows if r.state == "COMPLETE" and _finite(r.value)]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 METRICS = ("accuracy", "f1", "loss", "precision", "recall")
 STATES = ("RUNNING", "WAITING", "COMPLETE", "PRUNED", "FAIL")
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+MAX_BOUND_IDS = 900
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,11 @@ class StudyReader:
     def _rows(self, study_id: int, trial_ids: set[int] | None) -> list[TrialRow]:
         import sqlalchemy as sa
 
+        if trial_ids is not None and len(trial_ids) > MAX_BOUND_IDS:
+            # One bound parameter per id would pass SQLite's limit at 32,766 trials and is
+            # slower than reading the study: read it all and keep the ones asked for.
+            return [row for row in self._rows(study_id, None) if row.trial_id in trial_ids]
+
         where = "t.study_id = :s"
         binds: dict[str, Any] = {"s": study_id}
         expanding: list[Any] = []
@@ -454,3 +460,63 @@ def study_rates(reader: StudyReader) -> dict[int, float]:
             if count >= 2 and hours * 3600 >= 60:  # imported trials finish all at once
                 rates[int(study_id)] = count / hours
     return rates
+
+
+def current_cursor(reader: StudyReader, study_name: str) -> TrialCursor:
+    """The cursor as of now, read without reading any trial: where an incremental reader
+    that has just read the whole study starts from."""
+    import sqlalchemy as sa
+
+    study_id = reader.study_id(study_name)
+    events = TABLES.events
+    with reader.engine.connect() as c:
+        trial_id = c.execute(
+            sa.text("SELECT MAX(trial_id) FROM trials WHERE study_id = :s"), {"s": study_id}
+        ).scalar()
+        event_id = (
+            c.execute(
+                sa.select(sa.func.max(events.c.id)).where(events.c.study_id == study_id)
+            ).scalar()
+            if reader._has_table(events.name)
+            else None
+        )
+    return TrialCursor(int(trial_id or 0), int(event_id or 0))
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """A trial's state and objective value, without its attributes: what a curve needs."""
+
+    trial_id: int
+    number: int
+    state: str
+    value: float | None
+    started: datetime | None
+    completed: datetime | None
+
+
+def objective_series(reader: StudyReader, study_name: str) -> list[SeriesPoint]:
+    """Every trial's number, state, objective value and times in one query (no attributes,
+    no parameters): cheap enough for a best-so-far curve at 100,000 trials."""
+    import sqlalchemy as sa
+
+    study_id = reader.study_id(study_name)
+    query = sa.text(
+        "SELECT t.trial_id, t.number, t.state, v.value, t.datetime_start, t.datetime_complete "
+        "FROM trials t LEFT JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "
+        "WHERE t.study_id = :s ORDER BY t.number"
+    ).columns(
+        sa.column("trial_id"), sa.column("number"), sa.column("state"), sa.column("value"),
+        sa.column("datetime_start", sa.DateTime), sa.column("datetime_complete", sa.DateTime),
+    )  # fmt: skip
+    with reader.engine.connect() as c:
+        return [
+            SeriesPoint(int(t), int(n), _state_name(state), value, start, end)
+            for t, n, state, value, start, end in c.execute(query, {"s": study_id})
+        ]
+
+
+def trial_rows(reader: StudyReader, study_name: str, trial_ids: Iterable[int]) -> list[TrialRow]:
+    """Full rows (parameters, metrics, attributes, reasons) of the given trials only."""
+    ids = set(trial_ids)
+    return reader._rows(reader.study_id(study_name), ids) if ids else []

@@ -81,7 +81,7 @@ class TrialsPane(Vertical):
 
     def _load(self) -> None:
         from hptui.core.marks import load_marks
-        from hptui.core.read import first_trials
+        from hptui.core.read import current_cursor, first_trials
 
         app = self.app
         reader = app.reader()  # type: ignore[attr-defined]
@@ -93,8 +93,8 @@ class TrialsPane(Vertical):
             marks = load_marks(reader.url, self.study)
             guess = names or sorted({k for row in first for k in row.params})
             app.call_from_thread(self._apply, self.model.prepare(guess, first, now), marks, False)
+            cursor = current_cursor(reader, self.study)  # before the read: nothing is missed
             rows = reader.trials(self.study)
-            _, cursor = reader.trial_changes(self.study, TrialCursor())
             names = names or sorted({k for row in rows for k in row.params})
             prepared = self.model.prepare(names, rows, now)
             self._cursor = cursor
