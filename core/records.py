@@ -157,6 +157,18 @@ def release_slot(engine: sa.Engine, study_id: int, slot: int) -> None:
         )
 
 
+def free_trial_slot(engine: sa.Engine, study_id: int, trial_id: int) -> None:
+    """Give back the slot of a trial that failed for the machine's sake and will not be
+    retried again: the study's total counts trials that ran to an outcome of their own
+    parameters, so a new trial takes the slot."""
+    with engine.begin() as connection:
+        connection.execute(
+            TABLES.slots.delete().where(
+                TABLES.slots.c.study_id == study_id, TABLES.slots.c.trial_id == trial_id
+            )
+        )
+
+
 def move_slot(engine: sa.Engine, study_id: int, from_trial_id: int, to_trial_id: int) -> bool:
     """Hand a failed trial's slot to its retry; False if the original held no slot."""
     with engine.begin() as connection:

@@ -30,6 +30,7 @@ from .records import (
     attach_slot,
     claim_slot,
     free_slots,
+    free_trial_slot,
     log_event,
     lost_reason,
     move_slot,
@@ -304,6 +305,8 @@ class Worker:
         log.info("trial %d %s: %s", number, result_state, reason)
         if result_state == "FAIL" and retry:
             retry_once()(self.study, frozen)
+            if "retry_history" in frozen.system_attrs:  # a retry failing again: not retried
+                free_trial_slot(self.engine, self.study_id, trial_id)
 
     def _end_unwritable(self, trial: optuna.Trial, reason: str) -> None:
         """Best effort: end the trial FAIL with `reason` (a full disk may still take these
@@ -441,6 +444,8 @@ def fail_stale(study: optuna.Study, engine: Any, grace_period: int) -> list[int]
             reason = lost_reason(grace_period)
             log.warning("trial %d: %s", trial.number, reason)
             log_event(engine, study._study_id, trial_id, "FAIL", reason)
+            if "retry_history" in trial.system_attrs:  # a lost retry is not retried again
+                free_trial_slot(engine, study._study_id, trial_id)
             failed.append(trial.number)
     return failed
 

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from hptui.core.space import load_space
 from hptui.core.storage import engine
 from hptui.core.study import StudySettings, create_study, load_study
 from hptui.core.worker import Worker, WorkerOptions, fail_stale
-from hptui.core.workers import list_workers
+from hptui.core.workers import list_workers, request_stop
 
 # A beat a second and a grace the loaded 2-core test machine never reaches by accident.
 GRACE = 8
@@ -255,3 +256,36 @@ def test_three_crash_and_resume_cycles_end_with_exactly_the_seeded_total(
     assert len({r.params["learning_rate"] for r in complete}) == total
     assert not [r for r in rows if r.state in ("RUNNING", "WAITING")]
     assert "Traceback" not in log.read_text()
+
+
+def _run_and_stop(url: str) -> None:
+    """Run an in-process worker for 1 trial and stop it from the 'console' mid-trial."""
+    worker = Worker(WorkerOptions("s", url, trials=1, heartbeat_interval=1, grace_period=GRACE))
+
+    def stop_when_training() -> None:
+        _wait_for(lambda: worker.row is not None and _running_with_steps(url) is not None,
+                  timeout=300, what="a training step")  # fmt: skip
+        assert worker.row is not None
+        request_stop(url, worker.row.id)
+
+    stopper = threading.Thread(target=stop_when_training, daemon=True)
+    stopper.start()
+    worker.run()
+    stopper.join(timeout=60)
+
+
+def test_a_retry_that_fails_again_gives_its_slot_to_a_new_trial(
+    tmp_path: Path, mrpc_dir: Path, storage_url: str
+) -> None:
+    """Stopped twice (not the parameters' fault): the retry is not retried again, and the
+    study's total still ends with that many trials that ran to their own outcome."""
+    _create(tmp_path, mrpc_dir, storage_url, num_epochs=25)
+    _run_and_stop(storage_url)
+    _run_and_stop(storage_url)
+    first, retry = StudyReader(storage_url).trials("s")
+    assert (first.state, retry.state) == ("FAIL", "FAIL") and first.params == retry.params
+    assert retry.reason == "stopped from the console"
+    assert Worker(WorkerOptions("s", storage_url, trials=1)).run() == 1
+    rows = StudyReader(storage_url).trials("s")
+    assert [r.state for r in rows] == ["FAIL", "FAIL", "COMPLETE"]
+    assert rows[2].params != first.params
