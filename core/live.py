@@ -23,6 +23,7 @@ from .read import (
     TrialRow,
     current_cursor,
     objective_series,
+    study_settings,
     trial_rows,
 )
 
@@ -113,9 +114,9 @@ class LiveFeed:
         self._series: dict[int, SeriesPoint] = {}
         self._rows: dict[int, TrialRow] = {}
         self._buffers: dict[int, _TrialBuffer] = {}
-        info = reader.study(study_name)
-        self.direction = info.settings.direction if info.settings else "maximize"
-        self.objective = info.settings.objective if info.settings else "value"
+        settings = study_settings(reader, study_name)
+        self.direction = settings.direction if settings else "maximize"
+        self.objective = settings.objective if settings else "value"
 
     def poll(self) -> LiveSnapshot:
         started = time.perf_counter()
@@ -267,7 +268,16 @@ def best_so_far(
             assert row.value is not None and row.completed is not None
             best = row.value if best is None else better(best, row.value)
             by_time.append(((row.completed - origin).total_seconds() / 3600, best))
-    return tuple(by_number), tuple(by_time)
+    return _changes(by_number), _changes(by_time)
+
+
+def _changes(points: list[tuple[Any, float]]) -> tuple[tuple[Any, float], ...]:
+    """Only the points where the best changes, and the last one: the same step curve from
+    a handful of points instead of one per trial."""
+    kept = [p for i, p in enumerate(points) if i == 0 or p[1] != points[i - 1][1]]
+    if points and (not kept or kept[-1] is not points[-1]):
+        kept.append(points[-1])
+    return tuple(kept)
 
 
 def reproduce_command(row: TrialRow) -> str | None:

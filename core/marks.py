@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .study import StudyError
+
+if TYPE_CHECKING:
+    from .read import StudyReader
 
 BASELINE_ATTR = "hptui.baseline"
 EXCLUDED_ATTR = "hptui.excluded"
@@ -39,8 +42,13 @@ def marks_from_attrs(user_attrs: dict[str, Any]) -> Marks:
     )
 
 
-def load_marks(storage_url: str, study_name: str) -> Marks:
-    """The study's marks, read without writing anything."""
+def load_marks(storage_url: str, study_name: str, reader: StudyReader | None = None) -> Marks:
+    """The study's marks, read without writing anything (through `reader` when given: one
+    query instead of opening Optuna's storage)."""
+    if reader is not None:
+        from .read import study_attrs
+
+        return marks_from_attrs(study_attrs(reader, study_name, [BASELINE_ATTR, EXCLUDED_ATTR]))
     return marks_from_attrs(_summary(storage_url, study_name, read_only=True).user_attrs)
 
 

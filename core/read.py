@@ -520,3 +520,35 @@ def trial_rows(reader: StudyReader, study_name: str, trial_ids: Iterable[int]) -
     """Full rows (parameters, metrics, attributes, reasons) of the given trials only."""
     ids = set(trial_ids)
     return reader._rows(reader.study_id(study_name), ids) if ids else []
+
+
+def study_attrs(reader: StudyReader, study_name: str, keys: Iterable[str]) -> dict[str, Any]:
+    """Some of a study's user attributes (JSON-decoded), in one indexed query."""
+    import sqlalchemy as sa
+
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    study_id = reader.study_id(study_name)
+    query = sa.text(
+        "SELECT key, value_json FROM study_user_attributes WHERE study_id = :s AND key IN :keys"
+    ).bindparams(sa.bindparam("keys", expanding=True))
+    found: dict[str, Any] = {}
+    with reader.engine.connect() as c:
+        for key, value_json in c.execute(query, {"s": study_id, "keys": wanted}):
+            try:
+                found[key] = json.loads(value_json)
+            except ValueError:
+                continue  # written badly by another tool: as if absent
+    return found
+
+
+def study_settings(reader: StudyReader, study_name: str) -> StudySettings | None:
+    """The study's hptui settings (None for a study another tool made), one query."""
+    raw = study_attrs(reader, study_name, [SETTINGS_ATTR]).get(SETTINGS_ATTR)
+    if not isinstance(raw, str):
+        return None
+    try:
+        return StudySettings.from_json(raw)
+    except Exception:  # settings another version or tool wrote: shown as none
+        return None

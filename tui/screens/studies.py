@@ -48,7 +48,8 @@ class StudiesScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#storage-problem").display = False
         self.refresh_data()
-        self.set_interval(1.0, self.refresh_data)
+        # Once a second (never more often than the app's refresh: tests slow it to a stop).
+        self.set_interval(max(1.0, self.app.refresh_seconds), self.refresh_data)  # type: ignore[attr-defined]
 
     @work(thread=True, group="studies", exit_on_error=False)
     def refresh_data(self) -> None:

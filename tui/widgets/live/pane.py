@@ -18,6 +18,8 @@ from hptui.core.live import LiveFeed, LiveSnapshot
 from ...format import cell, duration, error_line, number
 from .card import TrialCard
 
+MAX_DOTS = 2000
+
 
 class LivePane(Vertical):
     """Polls the storage a few times a second from a thread; never blocks a key."""
@@ -114,9 +116,10 @@ class LivePane(Vertical):
         plot.set_xlabel("hours since the first start" if self.by_time else "trial number")
         plot.set_ylabel(f"best {snapshot.objective}")
         if not self.by_time and snapshot.values:
+            values = snapshot.values[-MAX_DOTS:]  # the latest trials: drawing is per point
             plot.scatter(
-                [float(n) for n, _ in snapshot.values],
-                [v for _, v in snapshot.values],
+                [float(n) for n, _ in values],
+                [v for _, v in values],
                 marker="·",
                 marker_style="dim",
             )

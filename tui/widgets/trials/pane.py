@@ -50,6 +50,7 @@ class TrialsPane(Vertical):
         self._cursor: TrialCursor | None = None
         self._reading = threading.Lock()
         self.loaded = False
+        self._started = False
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -62,8 +63,14 @@ class TrialsPane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#filter-error").display = False
-        self.load()
-        self.set_interval(REFRESH_SECONDS, self.load)
+
+    def on_show(self) -> None:
+        """Read the study when the tab is first shown, not while the live tab loads."""
+        if not self._started:
+            self._started = True
+            self.load()
+            seconds = max(REFRESH_SECONDS, self.app.refresh_seconds)  # type: ignore[attr-defined]
+            self.set_interval(seconds, self.load)
 
     # -- reading (thread workers) --------------------------------------------------------
     @work(thread=True, group="trials-read", exit_on_error=False)
@@ -81,16 +88,16 @@ class TrialsPane(Vertical):
 
     def _load(self) -> None:
         from hptui.core.marks import load_marks
-        from hptui.core.read import current_cursor, first_trials
+        from hptui.core.read import current_cursor, first_trials, study_settings
 
         app = self.app
         reader = app.reader()  # type: ignore[attr-defined]
         now = datetime.fromtimestamp(app.clock())  # type: ignore[attr-defined]
         if self._cursor is None:
-            info = reader.study(self.study)
-            names = info.settings.space.names if info.settings else None
+            settings = study_settings(reader, self.study)
+            names = settings.space.names if settings else None
             first = first_trials(reader, self.study, FIRST_PAGE)
-            marks = load_marks(reader.url, self.study)
+            marks = load_marks(reader.url, self.study, reader)
             guess = names or sorted({k for row in first for k in row.params})
             app.call_from_thread(self._apply, self.model.prepare(guess, first, now), marks, False)
             cursor = current_cursor(reader, self.study)  # before the read: nothing is missed
@@ -101,7 +108,7 @@ class TrialsPane(Vertical):
             app.call_from_thread(self._apply, prepared, marks, True)
             return
         changed, self._cursor = reader.trial_changes(self.study, self._cursor)
-        marks = load_marks(reader.url, self.study)
+        marks = load_marks(reader.url, self.study, reader)
         if changed or marks != self.marks:
             app.call_from_thread(self._apply, self.model.prepare(None, changed, now), marks, True)
 
