@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +52,9 @@ class TrialsPane(Vertical):
         self._reading = threading.Lock()
         self.loaded = False
         self._started = False
+        # When the tab was first shown, got its first rows and all of them (perf_counter):
+        # what bench/tui_scale.py reports.
+        self.timings: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -68,6 +72,7 @@ class TrialsPane(Vertical):
         """Read the study when the tab is first shown, not while the live tab loads."""
         if not self._started:
             self._started = True
+            self.timings["shown"] = time.perf_counter()
             self.load()
             seconds = max(REFRESH_SECONDS, self.app.refresh_seconds)  # type: ignore[attr-defined]
             self.set_interval(seconds, self.load)
@@ -118,6 +123,9 @@ class TrialsPane(Vertical):
         self.marks = marks
         self.loaded = self.loaded or full
         self._refresh_view()
+        self.timings.setdefault("first_rows", time.perf_counter())
+        if full:
+            self.timings.setdefault("all_rows", time.perf_counter())
 
     def _refresh_view(self) -> None:
         grid = self.query_one(TrialsGrid)
