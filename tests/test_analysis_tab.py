@@ -305,3 +305,26 @@ def test_usable_at_80x24(quad_url: str) -> None:
         assert pane.metric == "accuracy"
 
     drive(quad_url, steps, size=(80, 24))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_of_a_known_quadratic(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """The tab on the known-quadratic study (all three metrics: the trade-off table too), at
+    a fixed path so every run draws the same screen."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "hptui-snapshots" / f"analysis-quad-{size[0]}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    url = analysis_data.build(folder / "runs.db")
+    app = make_app(url, refresh_seconds=3600, clock=lambda: analysis_data.CLOCK)
+    app.animation_level = "none"
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await settle(pilot.app, pilot)  # type: ignore[arg-type]
+        for key in ("enter", "4", "m", "m", "m"):
+            await pilot.press(key)
+            await settle(pilot.app, pilot)  # type: ignore[arg-type]
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
