@@ -327,6 +327,7 @@ def test_the_example_database_opens_with_its_three_studies(tmp_path: Path) -> No
 def test_the_readmes_key_table_matches_the_bindings() -> None:
     """Each row of the README's key table is a binding with that description."""
     from hptui.tui.screens.studies import StudiesScreen
+    from hptui.tui.widgets.analysis.pane import AnalysisPane
     from hptui.tui.widgets.live.pane import LivePane
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -337,6 +338,7 @@ def test_the_readmes_key_table_matches_the_bindings() -> None:
         "studies, a study": [StudiesScreen, StudyScreen],
         "live": [LivePane],
         "trials": [TrialsPane],
+        "analysis": [AnalysisPane],
         "anywhere": [HptuiApp],
     }
     rows = [r.strip("|").split("|") for r in table.strip().splitlines()[1:]]

@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from ..widgets.analysis.pane import AnalysisPane
 from ..widgets.live.pane import LivePane
 from ..widgets.trials.pane import TrialsPane
 
@@ -43,12 +44,7 @@ class StudyScreen(Screen[None]):
                     classes="placeholder",
                 )
             with TabPane("4 Analysis", id="analysis"):
-                yield Static(
-                    f"The regression pane comes here. Today: `hptui analyze {self.study}` "
-                    "(it honours the baseline and exclusions marked in the trials tab).",
-                    classes="placeholder",
-                    markup=False,
-                )
+                yield AnalysisPane(self.study)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -58,6 +54,8 @@ class StudyScreen(Screen[None]):
         self.query_one(TabbedContent).active = tab
         if tab == "trials":
             self.query_one("#trials-grid").focus()
+        if tab == "analysis":
+            self.query_one(AnalysisPane).focus_body()
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,0 +1,81 @@
+"""The analysis tab's core: options behind its toggles, plot data, and the two actions with
+the analysis core's refusals, on studies with known contents (no screen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import analysis_data
+import console_data
+import pytest
+
+from hptui.core.analysis import analyze
+from hptui.core.analysis_view import (
+    build_view,
+    create_narrow_study,
+    narrow_settings_note,
+    plan_enqueue,
+    plan_narrow,
+    suggest_study_name,
+    view_options,
+)
+from hptui.core.errors import HptuiError
+from hptui.core.marks import set_excluded
+from hptui.core.study import StudyError, load_settings
+
+
+def test_view_options_follow_the_toggles() -> None:
+    assert view_options("all", False, False).metrics == ("f1", "accuracy", "loss")
+    options = view_options("loss", True, True)
+    assert options.metrics == ("loss",) and options.relative_to == "baseline" and options.raw
+    with pytest.raises(HptuiError, match="metric: one of"):
+        view_options("bleu", False, False)
+
+
+def test_parallel_coordinates_flag_the_best_and_leave_out_excluded(tmp_path: Path) -> None:
+    url = analysis_data.build(tmp_path / "runs.db")
+    set_excluded(url, "quad", [12])  # the best trial by f1 in this study
+    analysis = analyze(view_options("all", False, False), study="quad", storage_url=url)
+    view = build_view(analysis, "loss")
+    assert view.metric == "loss"
+    lines = view.parallel["lines"]
+    assert 12 not in {line["number"] for line in lines} and len(lines) == 24
+    losses = sorted(line["raw"][-1] for line in lines)
+    best = [line for line in lines if line["best"]]
+    assert sorted(line["raw"][-1] for line in best) == losses[:3]  # lowest loss is best
+    assert all(0.0 <= v <= 1.0 for line in lines for v in line["values"])
+    assert view.heatmap["n"] == 24 and view.heatmap["columns"][-1] == "loss"
+    panel = view.panels[0]
+    assert panel["param"] == "learning_rate" and panel["log"]
+    assert min(panel["curve"]["x"]) == pytest.approx(-5.0)  # log10 of the observed low
+
+
+def test_plans_refuse_what_the_core_refuses(tmp_path: Path) -> None:
+    good = analysis_data.build(tmp_path / "good.db")
+    analysis = analyze(view_options("f1", False, False), study="quad", storage_url=good)
+    plan = plan_enqueue(analysis, "f1")
+    assert plan.allowed and set(plan.params or {}) == {"learning_rate", "warmup_ratio"}
+    thin = analysis_data.build(tmp_path / "thin.db", points=3)
+    analysis = analyze(view_options("f1", False, False), study="quad", storage_url=thin)
+    plan = plan_narrow(analysis, "f1")
+    assert not plan.allowed and plan.forceable and plan.space is not None
+    assert "9 trials for 6 terms" in (plan.refusal or "")
+    broken = console_data.build(tmp_path / "broken.db")
+    analysis = analyze(view_options("f1", False, False), study="mrpc-tpe", storage_url=broken)
+    for plan in (plan_enqueue(analysis, "f1"), plan_narrow(analysis, "f1")):
+        assert not plan.forceable and plan.params is None and plan.space is None
+        assert "breaks down" in (plan.refusal or "")
+
+
+def test_a_narrow_study_keeps_the_settings_and_never_replaces_one(tmp_path: Path) -> None:
+    url = analysis_data.build(tmp_path / "runs.db", sampler="random")
+    analysis = analyze(view_options("f1", False, False), study="quad", storage_url=url)
+    space = analysis.suggested_space("f1")
+    assert suggest_study_name(url, "quad") == "quad-narrow"
+    assert create_narrow_study(url, "quad", "quad-narrow", space) == "quad-narrow"
+    settings = load_settings("quad-narrow", url)
+    assert settings.sampler == "random" and settings.space.to_dict() == space.to_dict()
+    assert suggest_study_name(url, "quad") == "quad-narrow-2"
+    with pytest.raises(StudyError, match="already exists"):
+        create_narrow_study(url, "quad", "quad-narrow", space)
+    assert "sampler random" in narrow_settings_note(url, "quad")

@@ -1,0 +1,185 @@
+"""The analysis tab's tables as rich renderables: layout only, every number from the core.
+
+Significance reads without colour: a row's first cell is `*` (p < alpha) or `**` (also
+after Holm's correction), and heatmap cells show their correlation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from hptui.core.advice import optimum_lines
+from hptui.core.analysis import Analysis
+from hptui.core.regression import RegressionResult, TermEstimate
+
+from ...format import number, short
+
+StyleOf = Callable[[str], Style]
+COEF_HEADER = ("", "term", "coef", "std err", "t", "p", "Holm p", "95% CI low", "95% CI high")
+
+
+def term_name(term: str) -> str:
+    """`learning_rate*warmup_ratio` as `lr*warmup`: the short names of the trials tab."""
+    if term == "const":
+        return "intercept"
+    if term.endswith("^2"):
+        return short(term[:-2]) + "²"
+    return "*".join(short(part) for part in term.split("*"))
+
+
+def p_value(p: float) -> str:
+    if p is None or math.isnan(p):
+        return "–"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def significance(term: TermEstimate, alpha: float) -> str:
+    """`**` significant after Holm's correction, `*` significant alone, else blank."""
+    if term.term == "const" or not term.p < alpha:
+        return ""
+    return "**" if term.p_holm < alpha else "*"
+
+
+def coef_cells(term: TermEstimate, alpha: float) -> list[str]:
+    """One row of the coefficient table, as the tab shows it (tests read these cells)."""
+    return [
+        significance(term, alpha), term_name(term.term), number(term.coef), number(term.std_err),
+        number(term.t, 3), p_value(term.p), p_value(term.p_holm), number(term.ci_low),
+        number(term.ci_high),
+    ]  # fmt: skip
+
+
+def fit_summary(result: RegressionResult) -> str:
+    """n, R², adjusted R², F-test p and condition number of one fit, in one line."""
+    what = result.metric
+    if result.relative_to is not None:
+        what += f" − baseline #{result.relative_to}"
+    logs = f", log10 {', '.join(short(p) for p in result.log_params)}" if result.log_params else ""
+    left = ", ".join(f"{n} {k.lower()}" for k, n in result.left_out.items())
+    line = (
+        f"{what} ~ {result.model} in {', '.join(short(p) for p in result.params)} "
+        f"({result.mode}{logs}): n {result.n} of {result.total}"
+        + (f" ({left} left out)" if left else "")
+    )
+    if result.fitted:
+        line += (
+            f"   R² {number(result.r2, 3)}   adj. R² {number(result.adj_r2, 3)}   "
+            f"F-test p {p_value(result.f_pvalue)}   cond. {number(result.condition_number, 3)}"
+        )
+    return line
+
+
+def fit_section(analysis: Analysis, style: StyleOf) -> RenderableType:
+    """Per metric: the fit statistics, warnings, notes and coefficient table."""
+    alpha = analysis.options.alpha
+    parts: list[RenderableType] = []
+    for result in analysis.results.values():
+        parts.append(Text(fit_summary(result), style="bold"))
+        for warning in result.warnings:
+            parts.append(Text("warning: " + warning, style=style("warning")))
+        for note in result.notes:
+            parts.append(Text("note: " + note, style=style("note")))
+        if result.fitted:
+            table = Table(*COEF_HEADER, box=None, padding=(0, 1), pad_edge=False)
+            for column in table.columns[2:]:
+                column.justify = "right"
+            for term in result.terms:
+                cells = coef_cells(term, alpha)
+                table.add_row(*cells, style=style("significant") if cells[0] else None)
+            parts.append(table)
+        parts.append(Text(""))
+    parts.append(
+        Text(
+            f"* p < {alpha:g}   ** also after Holm's correction over every term of every "
+            "metric fitted",
+            style=style("note"),
+        )
+    )
+    return Group(*parts)
+
+
+def advice_section(analysis: Analysis, style: StyleOf) -> RenderableType:
+    """The stated findings, the cautions the warnings above do not already say, and each
+    metric's optimum (or why it is not reported), as `hptui analyze` states them."""
+    advice = analysis.advice
+    parts: list[RenderableType] = []
+    for metric, result in analysis.results.items():
+        parts.append(Text(f"{metric}:", style="bold"))
+        for caution in advice.cautions.get(metric, []):
+            if caution not in result.warnings:
+                parts.append(Text("  caution: " + caution, style=style("warning")))
+        stated = advice.stated(metric)
+        for finding in stated:
+            parts.append(Text("  " + finding.text, style=style("significant")))
+        if not stated:
+            parts.append(Text("  no significant terms"))
+        optimum = advice.optima.get(metric)
+        if optimum is not None:
+            parts += [Text("  " + line) for line in optimum_lines(optimum)]
+    if advice.multiple_testing:
+        parts.append(Text(advice.multiple_testing, style=style("note")))
+    return Group(*parts)
+
+
+def trade_off_table(analysis: Analysis, style: StyleOf) -> RenderableType:
+    """The core's cross-metric table: each term's change per metric, `*` when stated."""
+    metrics = list(analysis.results)
+    table = Table("term", *metrics, "verdict", box=None, padding=(0, 1), pad_edge=False)
+    for row in analysis.advice.trade_offs:
+        cells = [_trade_cell(row["cells"].get(m)) for m in metrics]
+        marked = any(cell.get("significant") for cell in row["cells"].values())
+        table.add_row(
+            term_name(row["term"]), *cells, row["verdict"],
+            style=style("significant") if marked else None,
+        )  # fmt: skip
+    legend = Text(
+        "each cell: the change over the observed range, others at their centre; * stated "
+        "(significant, possible, above resolution and noise); better/worse count loss as "
+        "lower-better",
+        style=style("note"),
+    )
+    return Group(table, legend)
+
+
+def _trade_cell(cell: dict[str, Any] | None) -> str:
+    if not cell or cell.get("change") is None:
+        return "·"
+    mark = "*" if cell.get("significant") else ""
+    return f"{number(cell['change'], 3)}{mark} {cell['direction']}"
+
+
+def heat_table(data: dict[str, Any], style: StyleOf) -> RenderableType:
+    """The correlation matrix as a grid of numbers, each cell shaded by sign and size."""
+    columns: Sequence[str] = data["columns"]
+    table = Table("", *(short(c) for c in columns), box=None, padding=(0, 1), pad_edge=False)
+    for column in table.columns[1:]:
+        column.justify = "right"
+    for name, row in zip(columns, data["values"], strict=True):
+        cells = [Text(short(name), style="bold")]
+        for value in row:
+            cells.append(Text(_corr(value), style=style(_heat_class(value))))
+        table.add_row(*cells)
+    caption = Text(
+        f"{data['method']} correlation over {data['n']} trial(s); shade: green positive, "
+        "red negative, darker stronger",
+        style=style("note"),
+    )
+    return Group(table, caption)
+
+
+def _corr(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
+def _heat_class(value: float | None) -> str:
+    if value is None or abs(value) < 0.2:
+        return "heat-none"
+    sign = "pos" if value > 0 else "neg"
+    return f"heat-{sign}-strong" if abs(value) >= 0.6 else f"heat-{sign}"
