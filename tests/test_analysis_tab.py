@@ -319,7 +319,7 @@ def test_snapshot_of_a_known_quadratic(snap_compare, size: tuple[int, int]) -> N
     folder.mkdir(parents=True)
     url = analysis_data.build(folder / "runs.db")
     app = make_app(url, refresh_seconds=3600, clock=lambda: analysis_data.CLOCK)
-    app.animation_level = "none"
+    console_data.for_snapshot(app)  # no animation; plot contents hidden
 
     async def run_before(pilot: Pilot[None]) -> None:
         await settle(pilot.app, pilot)  # type: ignore[arg-type]

@@ -60,7 +60,7 @@ def press_then_settle(keys: list[str]):  # type: ignore[no-untyped-def]
 def test_views(snap_compare, fixed_db: Path, view: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     url = console_data.build(fixed_db)
     app = make_app(url, refresh_seconds=3600, clock=lambda: console_data.CLOCK)
-    app.animation_level = "none"  # a progress bar mid-animation would differ run to run
+    console_data.for_snapshot(app)  # no animation; plot contents hidden
     assert snap_compare(app, terminal_size=size, run_before=press_then_settle(VIEWS[view]))
 
 
@@ -76,5 +76,5 @@ def test_views(snap_compare, fixed_db: Path, view: str, size: tuple[int, int]) -
 def test_trial_views(snap_compare, fixed_db: Path, keys: list[str]) -> None:  # type: ignore[no-untyped-def]
     url = console_data.build(fixed_db)
     app = make_app(url, refresh_seconds=3600, clock=lambda: console_data.CLOCK)
-    app.animation_level = "none"  # a progress bar mid-animation would differ run to run
+    console_data.for_snapshot(app)  # no animation; plot contents hidden
     assert snap_compare(app, terminal_size=(120, 40), run_before=press_then_settle(keys))
