@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import TrainConfig
-from .study import SETTINGS_ATTR, StudyError, StudySettings, load_settings, queue_grid
 from .storage import optuna_storage
+from .study import SETTINGS_ATTR, StudyError, StudySettings, load_settings, queue_grid
 
 MACHINE_SETTINGS = ("data_dir", "device")  # per host, not part of what a trial measured
 HISTORY_SOURCE = "history"

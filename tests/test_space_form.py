@@ -148,7 +148,9 @@ def test_a_changed_space_makes_a_new_study_seeded_with_what_fits(tmp_path: Path)
         v for n, _, _, v in old_trials if n in (0, 1, 2, 5)
     )
     assert all(t.user_attrs["hptui.source"] == "history" for t in new.trials)
-    after = [(t.number, t.state, t.params, t.value) for t in load_study("mrpc-tpe", url).get_trials()]
+    after = [
+        (t.number, t.state, t.params, t.value) for t in load_study("mrpc-tpe", url).get_trials()
+    ]
     assert after == old_trials
     with pytest.raises(Exception, match="exists"):
         create_changed_study("mrpc-tpe", "mrpc-tpe-2", settings, url)
