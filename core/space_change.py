@@ -113,13 +113,14 @@ def create_changed_study(
     study = optuna.create_study(
         storage=storage,
         study_name=new_name,
-        direction=settings.direction,
+        direction="maximize" if settings.direction == "maximize" else "minimize",
         sampler=settings.make_sampler(),
         pruner=settings.make_pruner(),
     )
     study.set_user_attr(SETTINGS_ATTR, settings.to_json())
     study.set_user_attr("hptui.derived_from", old_name)
-    copied, left_out, reasons = 0, 0, {}
+    copied, left_out = 0, 0
+    reasons: dict[str, int] = {}
     distributions = settings.space.distributions()
     finished = old.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     for trial in finished:
