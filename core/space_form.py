@@ -262,3 +262,48 @@ def row_names() -> tuple[str, ...]:
     """Every setting the form has a row for (all of `TrainConfig`)."""
     extra = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in FORM_ORDER)
     return FORM_ORDER + extra
+
+
+def check_point_fields(
+    settings: Any, study: str, texts: Mapping[str, str]
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """A manual trial as typed (one text per searched parameter; empty: Optuna samples it),
+    checked by `check_point`, the check of `enqueue`. Returns (params, {}) or (None, errors)."""
+    from .study import check_point
+
+    params: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, text in texts.items():
+        if not text.strip():
+            continue
+        value = parse_value(text)
+        try:
+            check_point(settings, study, {name: value})
+        except HptuiError as exc:
+            errors[name] = str(exc)
+            continue
+        params[name] = value
+    if not errors:
+        try:
+            check_point(settings, study, params)
+        except ConfigError as exc:
+            errors[exc.key] = str(exc)
+    return (None, errors) if errors else (params, {})
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# Starting points of the form: (label, file in examples/, sampler, seed).
+PRESETS = {
+    "report-grid": ("the report's 3x2x3 grid", "report-grid.toml", "grid", None),
+    "report-explore": ("the report's 7-parameter exploration", "report-explore.toml", "tpe", None),
+    "report-tpe": ("the report's TPE space", "report-tpe.toml", "tpe", 0),
+    "cpu-grid": ("the 3x2x3 grid on a CPU (examples/grid.toml)", "grid.toml", "grid", None),
+}
+
+
+def preset_space(key: str) -> tuple[SearchSpace, str, int | None]:
+    """A preset's space, sampler and seed (read from examples/, validated like any file)."""
+    from .space import load_space
+
+    _label, filename, sampler, seed = PRESETS[key]
+    return load_space(EXAMPLES / filename), sampler, seed

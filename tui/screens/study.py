@@ -8,6 +8,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from ..widgets.live.pane import LivePane
+from ..widgets.space.pane import SpacePane
 from ..widgets.trials.pane import TrialsPane
 
 TABS = ("live", "trials", "space", "analysis")
@@ -37,11 +38,7 @@ class StudyScreen(Screen[None]):
             with TabPane("2 Trials", id="trials"):
                 yield TrialsPane(self.study)
             with TabPane("3 Space", id="space"):
-                yield Static(
-                    "The search-space editor comes here. Today: `hptui study create NAME "
-                    "--space FILE.toml`; the study's space is in its settings.",
-                    classes="placeholder",
-                )
+                yield SpacePane(self.study)
             with TabPane("4 Analysis", id="analysis"):
                 yield Static(
                     f"The regression pane comes here. Today: `hptui analyze {self.study}` "
