@@ -326,8 +326,8 @@ def test_the_example_database_opens_with_its_three_studies(tmp_path: Path) -> No
 
 def test_the_readmes_key_table_matches_the_bindings() -> None:
     """Each row of the README's key table is a binding with that description."""
-    from hptui.tui.screens.studies import StudiesScreen
     from hptui.tui.screens.new_study import NewStudyScreen
+    from hptui.tui.screens.studies import StudiesScreen
     from hptui.tui.widgets.live.pane import LivePane
     from hptui.tui.widgets.space.form import SpaceForm
     from hptui.tui.widgets.space.pane import SpacePane
