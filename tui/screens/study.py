@@ -51,6 +51,10 @@ class StudyScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = self.study
 
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "space":
+            await self.query_one(SpacePane).activate()  # built on first view
+
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         if tab == "trials":

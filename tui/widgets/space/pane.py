@@ -33,9 +33,13 @@ class SpacePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="space-note", markup=False)
-        yield SpaceForm(list(row_names()), current=self.study, id="space-form")
 
-    def on_mount(self) -> None:
+    async def activate(self) -> None:
+        """The form (a few hundred widgets) is built when the tab is first shown, so
+        opening a study stays quick."""
+        if self.query(SpaceForm):
+            return
+        await self.mount(SpaceForm(list(row_names()), current=self.study, id="space-form"))
         self.query_one("#space-note", Static).update("reading the study's space...")
         self._read()
 
@@ -79,7 +83,8 @@ class SpacePane(Vertical):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "create":
-            return self.query_one(SpaceForm).settings is not None or None
+            forms = self.query(SpaceForm)
+            return (bool(forms) and forms.first().settings is not None) or None
         if action == "enqueue":
             return self.stored is not None or None
         return True
