@@ -277,6 +277,14 @@ def load_study(
 def enqueue(name: str, storage_url: str, params: dict[str, Any]) -> None:
     """Queue a manual trial; its values must lie in the study's space."""
     settings = load_settings(name, storage_url)
+    check_point(settings, name, params)
+    study = load_study(name, storage_url)
+    study.enqueue_trial(params, user_attrs={"hptui.source": "manual"})
+
+
+def check_point(settings: StudySettings, name: str, params: dict[str, Any]) -> None:
+    """Refuse a manual trial whose values lie outside the study's space, or whose whole
+    config would not validate (what `enqueue` and the console's form both check)."""
     distributions = settings.space.distributions()
     for key, value in params.items():
         if key not in distributions:
@@ -291,8 +299,6 @@ def enqueue(name: str, storage_url: str, params: dict[str, Any]) -> None:
         if internal is None or not distribution._contains(internal):
             raise ConfigError(key, f"{value!r} is outside the study's space {distribution}")
     settings.space.config_for(params)  # the whole config must validate
-    study = load_study(name, storage_url)
-    study.enqueue_trial(params, user_attrs={"hptui.source": "manual"})
 
 
 def _no_study_message(name: str, storage_url: str) -> str:

@@ -326,9 +326,12 @@ def test_the_example_database_opens_with_its_three_studies(tmp_path: Path) -> No
 
 def test_the_readmes_key_table_matches_the_bindings() -> None:
     """Each row of the README's key table is a binding with that description."""
+    from hptui.tui.screens.new_study import NewStudyScreen
     from hptui.tui.screens.studies import StudiesScreen
     from hptui.tui.widgets.analysis.pane import AnalysisPane
     from hptui.tui.widgets.live.pane import LivePane
+    from hptui.tui.widgets.space.form import SpaceForm
+    from hptui.tui.widgets.space.pane import SpacePane
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     table = readme.split("| key | where | does |", 1)[1].split("\n\n", 1)[0]
@@ -340,6 +343,9 @@ def test_the_readmes_key_table_matches_the_bindings() -> None:
         "trials": [TrialsPane],
         "analysis": [AnalysisPane],
         "anywhere": [HptuiApp],
+        "new study": [NewStudyScreen],
+        "space": [SpacePane],
+        "space form": [SpaceForm],
     }
     rows = [r.strip("|").split("|") for r in table.strip().splitlines()[1:]]
     assert len(rows) >= 15

@@ -25,6 +25,7 @@ VIEWS = {
     "trials": ["enter", "2"],
     "space": ["enter", "3"],
     "analysis": ["enter", "4"],
+    "new-study": ["n", "f3", "enter", "down", "enter"],  # the report grid preset
 }
 
 

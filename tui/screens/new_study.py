@@ -1,95 +1,70 @@
-"""Create a study from a TOML search space (the full space editor is the Space tab's job)."""
+"""A new study: its name, sampler, pruner, objective and seed, and the space form."""
 
 from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.screen import Screen
+from textual.widgets import Footer, Header
 
 from hptui.core.errors import HptuiError
+from hptui.core.space_form import row_names
+from hptui.core.study import StudySettings
 
-SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "gp")
-OBJECTIVES = ("f1", "accuracy", "loss")
+from ..format import error_line
+from ..widgets.space.form import SpaceForm
 
 
-class NewStudyScreen(ModalScreen[str]):
-    """Dismisses with the new study's name once it is created (checked by the core first)."""
+class NewStudyScreen(Screen[str]):
+    """Dismisses with the new study's name once the core has created it; create stays
+    disabled while any field of the form is wrong."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "create", "Create"),
+        Binding("ctrl+s", "create", "Create study"),
     ]
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static("New study")
-            yield Label("Name")
-            yield Input(placeholder="mrpc-grid", id="name")
-            yield Label("Search space (TOML file)")
-            yield Input("examples/grid.toml", id="space")
-            yield Label("Sampler")
-            yield Select([(s, s) for s in SAMPLERS], value="tpe", id="sampler", allow_blank=False)
-            yield Label("Objective")
-            yield Select(
-                [(o, o) for o in OBJECTIVES], value="f1", id="objective", allow_blank=False
-            )
-            yield Label("Seed (empty: none)")
-            yield Input("", id="seed", type="integer")
-            yield Static("", id="new-error", classes="error", markup=False)
-            yield Static("ctrl+s: create   escape: cancel", classes="dialog-hint")
+        yield Header()
+        yield SpaceForm(list(row_names()), id="space-form")
         yield Footer()
 
-    @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self.action_create()
+    def on_mount(self) -> None:
+        self.sub_title = "new study"
+        self.query_one("#study-name").focus()
+
+    @on(SpaceForm.Checked)
+    def _checked(self) -> None:
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "create":
+            return self.query_one(SpaceForm).settings is not None or None
+        return True
 
     def action_cancel(self) -> None:
         self.dismiss("")
 
     def action_create(self) -> None:
-        name = self.query_one("#name", Input).value.strip()
-        space = self.query_one("#space", Input).value.strip()
-        seed_text = self.query_one("#seed", Input).value.strip()
-        error = self.query_one("#new-error", Static)
-        if not name:
-            error.update("name: type a name for the study")
+        form = self.query_one(SpaceForm)
+        if form.settings is None:  # never reached from a key: the binding is disabled
             return
-        if not space:
-            error.update("search space: the path of a TOML file (see examples/)")
-            return
-        try:
-            seed = int(seed_text) if seed_text else None
-        except ValueError:
-            error.update("seed: a whole number, or empty")
-            return
-        sampler = str(self.query_one("#sampler", Select).value)
-        objective = str(self.query_one("#objective", Select).value)
-        error.update("creating...")
-        self._create(name, space, sampler, objective, seed)
+        self._create(form.study_name, form.settings)
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def _create(
-        self, name: str, space_path: str, sampler: str, objective: str, seed: int | None
-    ) -> None:
-        from hptui.core.space import load_space
-        from hptui.core.study import OBJECTIVES as DIRECTIONS
-        from hptui.core.study import StudySettings, create_study
+    @work(thread=True, exclusive=True, group="create", exit_on_error=False)
+    def _create(self, name: str, settings: StudySettings) -> None:
+        from hptui.core.study import create_study
 
         app = self.app
         try:
-            settings = StudySettings(
-                space=load_space(space_path),
-                objective=objective,
-                direction=DIRECTIONS[objective],
-                sampler=sampler,
-                seed=seed,
-            )
-            create_study(name, settings, app.storage_url)  # type: ignore[attr-defined]
-        except (HptuiError, OSError) as exc:
-            app.call_from_thread(self.query_one("#new-error", Static).update, str(exc))
+            _study, created = create_study(name, settings, app.storage_url)  # type: ignore[attr-defined]
+        except HptuiError as exc:
+            app.call_from_thread(app.notify, str(exc), severity="error", markup=False)
             return
-        app.call_from_thread(app.notify, f"study {name!r} created")
+        except Exception as exc:
+            app.call_from_thread(app.notify, error_line(exc), severity="error", markup=False)
+            return
+        said = "created" if created else "exists with these settings"
+        app.call_from_thread(app.notify, f"study {name!r} {said}", markup=False)
         app.call_from_thread(self.dismiss, name)

@@ -160,6 +160,9 @@ class StudiesScreen(Screen[None]):
         def created(name: str | None) -> None:
             if name:
                 self.refresh_data()
+                from .start_workers import StartWorkersScreen
+
+                self.app.push_screen(StartWorkersScreen(name))  # escape: start none now
 
         self.app.push_screen(NewStudyScreen(), created)
 

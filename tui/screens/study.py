@@ -9,6 +9,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from ..widgets.analysis.pane import AnalysisPane
 from ..widgets.live.pane import LivePane
+from ..widgets.space.pane import SpacePane
 from ..widgets.trials.pane import TrialsPane
 
 TABS = ("live", "trials", "space", "analysis")
@@ -38,17 +39,17 @@ class StudyScreen(Screen[None]):
             with TabPane("2 Trials", id="trials"):
                 yield TrialsPane(self.study)
             with TabPane("3 Space", id="space"):
-                yield Static(
-                    "The search-space editor comes here. Today: `hptui study create NAME "
-                    "--space FILE.toml`; the study's space is in its settings.",
-                    classes="placeholder",
-                )
+                yield SpacePane(self.study)
             with TabPane("4 Analysis", id="analysis"):
                 yield AnalysisPane(self.study)
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self.study
+
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "space":
+            await self.query_one(SpacePane).activate()  # built on first view
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
