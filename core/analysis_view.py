@@ -14,12 +14,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analysis import Analysis, AnalysisOptions, optimum_trial
 from .errors import HptuiError
 from .regression_findings import lower_is_better
 from .space import SearchSpace
+
+if TYPE_CHECKING:
+    from .study import StudySettings
 
 ALL_METRICS = ("f1", "accuracy", "loss")
 METRIC_CHOICES = (*ALL_METRICS, "all")
@@ -209,14 +212,23 @@ def create_narrow_study(storage_url: str, study: str, name: str, space: SearchSp
     study's narrowed ranges are sampled with TPE). Refuses an existing name: nothing
     existing is rewritten. Returns the name."""
     from .read import StudyReader
-    from .study import StudyError, create_study, load_settings
+    from .study import StudyError, create_study
 
     if name in {info.name for info in StudyReader(storage_url).studies()}:
         raise StudyError(f"a study {name!r} already exists; nothing was changed")
+    create_study(name, narrow_settings(storage_url, study, space), storage_url)
+    return name
+
+
+def narrow_settings(storage_url: str, study: str, space: SearchSpace) -> StudySettings:
+    """The analysed study's settings over the narrower `space` (a grid study's narrowed
+    ranges have no steps, so they are sampled with TPE): what the new study is created
+    with, shown first in the console's space form for review."""
+    from .study import load_settings
+
     settings = load_settings(study, storage_url)
     sampler = "tpe" if settings.sampler == "grid" else settings.sampler
-    create_study(name, dataclasses.replace(settings, space=space, sampler=sampler), storage_url)
-    return name
+    return dataclasses.replace(settings, space=space, sampler=sampler)
 
 
 def enqueue_optimum(storage_url: str, study: str, params: dict[str, Any]) -> None:
@@ -237,6 +249,7 @@ __all__ = [
     "curve_panels",
     "enqueue_optimum",
     "heatmap",
+    "narrow_settings",
     "parallel_view",
     "plan_enqueue",
     "plan_narrow",

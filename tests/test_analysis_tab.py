@@ -8,8 +8,10 @@ import asyncio
 import contextlib
 import io
 import math
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import analysis_data
 import console_data
@@ -27,8 +29,10 @@ from hptui.core.study import load_settings
 from hptui.tui.app import HptuiApp, make_app
 from hptui.tui.screens.confirm import ConfirmScreen
 from hptui.tui.screens.narrow_space import NarrowSpaceScreen
+from hptui.tui.screens.new_study import NewStudyScreen
 from hptui.tui.widgets.analysis import render
 from hptui.tui.widgets.analysis.pane import AnalysisPane
+from hptui.tui.widgets.space.form import SpaceForm
 
 STUDY = "quad"
 
@@ -263,6 +267,13 @@ def test_a_broken_fit_is_refused_with_its_reason_and_nothing_is_written(tmp_path
     assert Path(url.removeprefix("sqlite:///")).read_bytes() == before
 
 
+async def wait_for(pilot: Pilot[None], check: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.1)
+
+
 def test_narrow_space_creates_a_new_study_after_showing_the_space(quad_url: str) -> None:
     expected = analyze(AnalysisOptions(metrics=("f1",)), study=STUDY, storage_url=quad_url)
     space = expected.suggested_space("f1")
@@ -275,8 +286,13 @@ def test_narrow_space_creates_a_new_study_after_showing_the_space(quad_url: str)
         assert screen.toml == space.to_toml()
         await press(app, pilot, "n")  # cancel: nothing created
         assert [s.name for s in StudyReader(quad_url).studies()] == [STUDY]
-        await press(app, pilot, "n", "y")
-        assert "created the study quad-narrow" in pane.message
+        await press(app, pilot, "n", "y")  # the space form opens, prefilled, for review
+        assert isinstance(app.screen, NewStudyScreen)
+        form = app.screen.query_one(SpaceForm)
+        assert form.study_name == "quad-narrow"
+        await wait_for(pilot, lambda: form.settings is not None)
+        await press(app, pilot, "ctrl+s")
+        await wait_for(pilot, lambda: "created the study quad-narrow" in pane.message)
         await press(app, pilot, "n")
         assert isinstance(app.screen, NarrowSpaceScreen)
         assert "quad-narrow-2" in app.screen.question  # the first name is taken now

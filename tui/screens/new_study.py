@@ -25,6 +25,13 @@ class NewStudyScreen(Screen[str]):
         Binding("ctrl+s", "create", "Create study"),
     ]
 
+    def __init__(self, name: str = "", initial: StudySettings | None = None) -> None:
+        """`name` and `initial` prefill the form (the analysis tab's narrower space comes
+        here for review before it becomes a study)."""
+        super().__init__()
+        self.initial_name = name
+        self.initial = initial
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield SpaceForm(list(row_names()), id="space-form")
@@ -32,6 +39,11 @@ class NewStudyScreen(Screen[str]):
 
     def on_mount(self) -> None:
         self.sub_title = "new study"
+        form = self.query_one(SpaceForm)
+        if self.initial is not None:
+            form.load(self.initial.space, self.initial)
+        if self.initial_name:
+            form.set_name(self.initial_name)
         self.query_one("#study-name").focus()
 
     @on(SpaceForm.Checked)

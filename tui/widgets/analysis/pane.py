@@ -399,49 +399,50 @@ class AnalysisPane(Vertical):
 
     @work(thread=True, group="analysis-action", exit_on_error=False)
     def _prepare_narrow(self, plan: ActionPlan) -> None:
-        from hptui.core.analysis_view import narrow_settings_note, suggest_study_name
+        from hptui.core.analysis_view import (
+            narrow_settings,
+            narrow_settings_note,
+            suggest_study_name,
+        )
 
+        assert plan.space is not None
         url = self.app.storage_url  # type: ignore[attr-defined]
         try:
             name = suggest_study_name(url, self.study)
             note = narrow_settings_note(url, self.study)
+            settings = narrow_settings(url, self.study, plan.space)
         except Exception as exc:
             text = str(exc) if isinstance(exc, HptuiError) else error_line(exc)
             self.app.call_from_thread(self._refuse, text)
             return
-        self.app.call_from_thread(self._confirm_narrow, plan, name, note)
+        self.app.call_from_thread(self._confirm_narrow, plan, name, note, settings)
 
-    def _confirm_narrow(self, plan: ActionPlan, name: str, note: str) -> None:
+    def _confirm_narrow(self, plan: ActionPlan, name: str, note: str, settings: Any) -> None:
+        """Show the narrower space; on yes, open it in the space form for review: the
+        study is created there (ctrl+s), with the form's checks."""
         from ...screens.narrow_space import NarrowSpaceScreen
+        from ...screens.new_study import NewStudyScreen
 
         assert plan.space is not None
-        space = plan.space
         question = (
             f"Create the study {name} over this narrower space around the fitted "
-            f"{plan.metric} optimum of {self.study}? It keeps {note}."
+            f"{plan.metric} optimum of {self.study}? It keeps {note}. The space form opens "
+            "for review first."
         )
         if plan.refusal is not None:
             question = f"{plan.refusal}.\n\nCreate it anyway (what --force does)? " + question
 
+        def created(study: str | None) -> None:
+            if study:
+                self._done(
+                    f"created the study {study}: open it from the studies (escape) to run it"
+                )
+
         def answered(yes: bool | None) -> None:
             if yes:
-                self._create(name, space)
+                self.app.push_screen(NewStudyScreen(name, settings), created)
 
-        self.app.push_screen(NarrowSpaceScreen(question, space.to_toml()), answered)
-
-    @work(thread=True, group="analysis-action", exit_on_error=False)
-    def _create(self, name: str, space: Any) -> None:
-        from hptui.core.analysis_view import create_narrow_study
-
-        try:
-            create_narrow_study(self.app.storage_url, self.study, name, space)  # type: ignore[attr-defined]
-        except Exception as exc:
-            text = str(exc) if isinstance(exc, HptuiError) else error_line(exc)
-            self.app.call_from_thread(self._refuse, f"not created: {text}")
-            return
-        self.app.call_from_thread(
-            self._done, f"created the study {name}: open it from the studies (escape) to run it"
-        )
+        self.app.push_screen(NarrowSpaceScreen(question, plan.space.to_toml()), answered)
 
     def _done(self, text: str) -> None:
         self._say(text)
