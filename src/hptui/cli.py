@@ -317,6 +317,12 @@ def run_command(args: argparse.Namespace) -> int:
         if getattr(args, "debug", False) or os.environ.get("HPTUI_DEBUG") == "1":
             traceback.print_exc()
         status, message = describe_failure(exc, getattr(args, "storage", None))
+        if args.command == "worker":  # a full disk or read-only storage: the machine's fault
+            from hptui.core.worker_faults import unwritable
+
+            fault = unwritable(exc, getattr(args, "storage", None))
+            if fault is not None:
+                status, message = 1, str(fault)
         print(f"{label}: error: {_printable(redact(message))}", file=sys.stderr)
         return status
 
