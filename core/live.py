@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .read import (
+from .read import StudyReader, TrialCursor, TrialRow
+from .read_light import (
     SeriesPoint,
-    StudyReader,
-    TrialCursor,
-    TrialRow,
     current_cursor,
     objective_series,
     study_settings,

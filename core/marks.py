@@ -46,7 +46,7 @@ def load_marks(storage_url: str, study_name: str, reader: StudyReader | None = N
     """The study's marks, read without writing anything (through `reader` when given: one
     query instead of opening Optuna's storage)."""
     if reader is not None:
-        from .read import study_attrs
+        from .read_light import study_attrs
 
         return marks_from_attrs(study_attrs(reader, study_name, [BASELINE_ATTR, EXCLUDED_ATTR]))
     return marks_from_attrs(_summary(storage_url, study_name, read_only=True).user_attrs)

@@ -61,7 +61,7 @@ class StudiesScreen(Screen[None]):
             self._reading.release()
 
     def _refresh_data(self) -> None:
-        from hptui.core.read import study_rates
+        from hptui.core.read_light import study_rates
         from hptui.core.workers import list_workers
 
         try:

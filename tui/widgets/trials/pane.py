@@ -93,7 +93,7 @@ class TrialsPane(Vertical):
 
     def _load(self) -> None:
         from hptui.core.marks import load_marks
-        from hptui.core.read import current_cursor, first_trials, study_settings
+        from hptui.core.read_light import current_cursor, first_trials, study_settings
 
         app = self.app
         reader = app.reader()  # type: ignore[attr-defined]
