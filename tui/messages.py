@@ -8,20 +8,6 @@ from textual.message import Message
 
 
 @dataclass
-class OpenStudy(Message):
-    """The user chose a study to open."""
-
-    name: str
-
-
-@dataclass
-class StorageChanged(Message):
-    """The console now reads another storage URL."""
-
-    url: str
-
-
-@dataclass
 class ActionFailed(Message):
     """A read or an action failed: shown in one place, never a crash."""
 
