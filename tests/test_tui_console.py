@@ -358,3 +358,15 @@ def test_the_readmes_key_table_matches_the_bindings() -> None:
                 continue
             key = keys.strip().strip("`").replace("?", "question_mark").replace("/", "slash")
             assert (key, does.strip()) in bindings, (key, does, owner)
+
+
+def test_escape_in_the_filter_box_returns_to_the_table(fixed_url: str) -> None:
+    async def steps(app: HptuiApp, pilot: Pilot[None]) -> None:
+        pane = await open_trials(app, pilot)
+        await pilot.press("slash", *"f1 > 0.89", "escape")
+        await settle(app, pilot)
+        assert isinstance(app.screen, StudyScreen)  # still on the study
+        assert app.focused is pane.query_one(TrialsGrid)
+        assert pane.query_one(TrialsGrid).numbers == [3, 5]  # the filter applies
+
+    drive(fixed_url, steps)

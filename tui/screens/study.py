@@ -12,8 +12,6 @@ from ..widgets.live.pane import LivePane
 from ..widgets.space.pane import SpacePane
 from ..widgets.trials.pane import TrialsPane
 
-TABS = ("live", "trials", "space", "analysis")
-
 
 class StudyScreen(Screen[None]):
     """Tabs on 1-4; escape goes back to the studies."""

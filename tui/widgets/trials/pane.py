@@ -26,6 +26,15 @@ FIRST_PAGE = 200
 REFRESH_SECONDS = 2.0
 
 
+class FilterInput(Input):
+    """The filter box: escape goes back to the table (not back to the studies)."""
+
+    BINDINGS = [Binding("escape", "leave", "Back to the table")]
+
+    def action_leave(self) -> None:
+        self.post_message(self.Submitted(self, self.value))
+
+
 class TrialsPane(Vertical):
     """Reads the study in thread workers: a first page at once, then all, then changes."""
 
@@ -57,7 +66,7 @@ class TrialsPane(Vertical):
         self.timings: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
-        yield Input(
+        yield FilterInput(
             placeholder="filter: state = COMPLETE, f1 > 0.85, learning_rate <= 1e-4  (/)",
             id="trials-filter",
         )
