@@ -15,18 +15,24 @@ STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING")
 class StudiesTable(DataTable[Any]):
     """One row per study: settings, state counts, best value, rate and live workers."""
 
+    COLUMNS = (
+        ("study", "study"), ("objective", "objective"), ("sampler", "sampler"),
+        *zip(STATES, ("run", "done", "prun", "fail", "wait"), strict=True),
+        ("best", "best"), ("best_number", "#"), ("rate", "/h"), ("workers", "wkr"),
+    )  # fmt: skip
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_column("study", key="study")
-        self.add_column("objective", key="objective")
-        self.add_column("sampler", key="sampler")
-        for state, label in zip(STATES, ("run", "done", "prun", "fail", "wait"), strict=True):
-            self.add_column(label, key=state)
-        self.add_column("best", key="best")
-        self.add_column("#", key="best_number")
-        self.add_column("/h", key="rate")
-        self.add_column("wkr", key="workers")
+        self._set_columns([])
+
+    def _set_columns(self, rows: list[list[str]]) -> None:
+        """Columns as wide as their widest cell, set explicitly (DataTable's own widths
+        follow the content a render late, and never shrink)."""
+        self.clear(columns=True)
+        for index, (key, label) in enumerate(self.COLUMNS):
+            width = max([len(label), *(len(row[index]) for row in rows)])
+            self.add_column(label, key=key, width=width)
 
     def show(self, studies: list[Any], rates: dict[int, float], workers: list[Any]) -> None:
         current = self.current_study()
@@ -34,11 +40,11 @@ class StudiesTable(DataTable[Any]):
         for worker in workers:
             if worker.status in ("alive", "stale", "stopping"):
                 live[worker.study_name] = live.get(worker.study_name, 0) + 1
-        self.clear()
+        rows = []
         for info in studies:
             settings = info.settings
-            self.add_row(
-                Text(cell(info.name)),
+            rows.append([
+                cell(info.name),
                 f"{settings.direction[:3]} {settings.objective}" if settings else "–",
                 settings.sampler if settings else "–",
                 *(str(info.counts.get(state, 0)) for state in STATES),
@@ -46,8 +52,10 @@ class StudiesTable(DataTable[Any]):
                 number(info.best_number),
                 number(round(rates[info.study_id], 1)) if info.study_id in rates else "–",
                 str(live.get(info.name, 0)),
-                key=info.name,
-            )
+            ])  # fmt: skip
+        self._set_columns(rows)
+        for info, row in zip(studies, rows, strict=True):
+            self.add_row(*(Text(text) for text in row), key=info.name)
         names = [info.name for info in studies]
         if current in names:
             self.move_cursor(row=names.index(current))
