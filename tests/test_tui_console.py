@@ -370,3 +370,21 @@ def test_escape_in_the_filter_box_returns_to_the_table(fixed_url: str) -> None:
         assert pane.query_one(TrialsGrid).numbers == [3, 5]  # the filter applies
 
     drive(fixed_url, steps)
+
+
+def test_a_card_whose_trial_ended_ignores_a_late_update(fixed_url: str) -> None:
+    """A poll can hand a card its trial after the card was removed (the trial finished in
+    between): the console must not crash (it did, with NoMatches, before)."""
+
+    async def steps(app: HptuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("enter")
+        await settle(app, pilot)
+        card = app.screen.query_one("TrialCard")
+        trial = card.trial  # type: ignore[attr-defined]
+        await card.remove()
+        card.trial = trial  # type: ignore[attr-defined]
+        await settle(app, pilot)
+        assert isinstance(app.screen, StudyScreen)
+
+    app = drive(fixed_url, steps)
+    assert app.return_code in (None, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import ProgressBar, Sparkline, Static
 
@@ -33,6 +34,12 @@ class TrialCard(Vertical):
     def watch_trial(self, trial: LiveTrial | None) -> None:
         if trial is None or not self.is_mounted:
             return
+        try:
+            self._draw(trial)
+        except NoMatches:  # removed (its trial ended) or not composed yet: nothing to draw
+            return
+
+    def _draw(self, trial: LiveTrial) -> None:
         params = "  ".join(f"{short(k)} {cell(v)}" for k, v in sorted(trial.params.items()))
         title = Text(f"#{trial.number}  ", style="bold")
         title.append(params)

@@ -14,6 +14,7 @@ from textual_plot import HiResMode, PlotWidget
 
 from hptui.core.errors import HptuiError
 from hptui.core.live import LiveFeed, LiveSnapshot
+from hptui.core.read import TrialRow
 
 from ...format import cell, duration, error_line, number
 from .card import TrialCard
@@ -81,7 +82,7 @@ class LivePane(Vertical):
         recent = [
             f"#{row.number} {row.state.lower()}  f1 {number(row.metrics.get('f1'))}  "
             f"acc {number(row.metrics.get('accuracy'))}  loss {number(row.metrics.get('loss'))}"
-            f"  {duration(row.duration_s)}  {cell(row.reason or '')}"
+            f"  {duration(row.duration_s)}  {cell(_reason(row))}"
             for row in snapshot.recent
         ]
         self.query_one("#live-recent", Static).update(
@@ -140,3 +141,11 @@ class LivePane(Vertical):
         self.by_time = not self.by_time
         if self.snapshot is not None:
             self._plot_best(self.snapshot)
+
+
+def _reason(row: TrialRow) -> str:
+    """The reason, and the worker's warning when it has one (a model that predicts one
+    class only learned nothing, and says so)."""
+    warning = row.user_attrs.get("hptui.warning")
+    reason = row.reason or ""
+    return f"{reason} ({warning})" if isinstance(warning, str) and warning else reason
