@@ -5,7 +5,6 @@ actions checked in the database afterwards."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import math
 import time
@@ -15,11 +14,11 @@ from typing import Any
 
 import analysis_data
 import console_data
+import console_pilot
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static
-from textual.worker import WorkerCancelled
 
 from hptui.core.analysis import AnalysisOptions, analyze
 from hptui.core.analysis_view import plan_enqueue
@@ -67,11 +66,7 @@ def drive(
 
 async def settle(app: HptuiApp, pilot: Pilot[None]) -> None:
     """Let the thread workers read and fit, and the screen redraw."""
-    for _ in range(4):
-        await pilot.pause(0.05)
-        with contextlib.suppress(WorkerCancelled):
-            await app.workers.wait_for_complete()
-    await pilot.pause(0.05)
+    await console_pilot.settle(app, pilot, rounds=4)
 
 
 async def press(app: HptuiApp, pilot: Pilot[None], *keys: str) -> None:

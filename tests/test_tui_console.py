@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -12,8 +11,8 @@ from pathlib import Path
 
 import console_data
 import pytest
+from console_pilot import settle
 from textual.pilot import Pilot
-from textual.worker import WorkerCancelled
 
 from hptui.core.marks import load_marks
 from hptui.tui.app import HptuiApp, make_app
@@ -46,15 +45,6 @@ def drive(
 
     asyncio.run(asyncio.wait_for(run(), timeout=60))
     return app
-
-
-async def settle(app: HptuiApp, pilot: Pilot[None]) -> None:
-    """Let the thread workers read and the screen redraw."""
-    for _ in range(3):
-        await pilot.pause(0.05)
-        with contextlib.suppress(WorkerCancelled):
-            await app.workers.wait_for_complete()
-    await pilot.pause(0.05)
 
 
 async def open_trials(app: HptuiApp, pilot: Pilot[None]) -> TrialsPane:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import console_data
 import pytest
+from console_pilot import settle
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
-from textual.worker import WorkerCancelled
 
 from hptui.core.read import StudyReader
 from hptui.core.space import load_space
@@ -48,14 +48,6 @@ def drive(
 
     asyncio.run(asyncio.wait_for(run(), timeout=120))
     return app
-
-
-async def settle(app: HptuiApp, pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await pilot.pause(0.05)
-        with contextlib.suppress(WorkerCancelled):
-            await app.workers.wait_for_complete()
-    await pilot.pause(0.05)
 
 
 def studies(url: str) -> list[str]:

@@ -12,10 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import console_pilot
 import pytest
 from conftest import write_space
 from textual.pilot import Pilot
-from textual.worker import WorkerCancelled
 
 from hptui.core.read import StudyReader
 from hptui.core.space import load_space
@@ -71,10 +71,7 @@ def drive(url: str, steps: Callable[[HptuiApp, Pilot[None]], Awaitable[None]]) -
 
 
 async def settle(app: HptuiApp, pilot: Pilot[None]) -> None:
-    for _ in range(2):
-        await pilot.pause(0.1)
-        with contextlib.suppress(WorkerCancelled):
-            await app.workers.wait_for_complete()
+    await console_pilot.settle(app, pilot, rounds=2, pause=0.1, last=False)
 
 
 async def wait_until(pilot: Pilot[None], check: Callable[[], bool], seconds: float) -> None:
