@@ -65,9 +65,9 @@ def main() -> None:
 
     import statsmodels.api as sm
 
-    from hptui.core.analysis import AnalysisOptions, analyze
-    from hptui.core.regression import fit_regression
-    from hptui.core.regression_design import build_spec
+    from hptui.core.analysis.analyze import AnalysisOptions, analyze
+    from hptui.core.analysis.design import build_spec
+    from hptui.core.analysis.regression import fit_regression
 
     params = ["learning_rate", "train_batch_size", "num_epochs", "weight_decay"]
     print(f"# {date.today()} {platform.machine()} {platform.processor() or ''} "
@@ -81,7 +81,7 @@ def main() -> None:
         y = frame["f1"].to_numpy()
         ols = best_of(args.repeat, lambda: sm.OLS(y, x).fit())  # noqa: B023
         fit = best_of(args.repeat, lambda: fit_regression(frame, "f1", params))  # noqa: B023
-        options = AnalysisOptions(params=tuple(params))
+        options = AnalysisOptions(params=tuple(params), importance=None)  # the fits alone
         whole = best_of(args.repeat, lambda: analyze(options, frame=frame))  # noqa: B023
         print(f"{n:>7} {ols:>15.4f}s {fit:>14.4f}s {fit / ols:>6.1f} {whole:>19.4f}s "
               f"{whole / ols:>6.1f}")  # fmt: skip

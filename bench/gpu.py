@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_model_bundle(size: str) -> Any:
-    from hptui.core.models import load_bundle, random_distilbert
+    from hptui.core.training.models import load_bundle, random_distilbert
 
     return random_distilbert(BASE_NAME, {}) if size == "base" else load_bundle("tiny-distilbert")
 
@@ -110,7 +110,7 @@ def peak_memory() -> int | None:
 
 
 def run_hptui(config: Any, bundle: Any, data: Any, **knobs: Any) -> dict[str, Any]:
-    from hptui.core.trainer import Trainer
+    from hptui.core.training.trainer import Trainer
 
     reset_peak()
     synchronise()
@@ -131,7 +131,7 @@ def run_hf(config: Any, bundle: Any, data: Any) -> dict[str, Any]:
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from hptui.core.metrics import classification_metrics
+    from hptui.core.training.metrics import classification_metrics
 
     class Examples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         def __init__(self, split: Any) -> None:
@@ -238,9 +238,9 @@ def peak_flops(device_name: str, override: float | None) -> float | None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
 
-    from hptui.core.config import TrainConfig
-    from hptui.core.quiet import quiet_hf_libraries
-    from hptui.core.trainer import prepare_data
+    from hptui.core.training.config import TrainConfig
+    from hptui.core.training.quiet import quiet_hf_libraries
+    from hptui.core.training.trainer import prepare_data
 
     quiet_hf_libraries()
     bundle = load_model_bundle(args.model_size)
@@ -383,7 +383,7 @@ def summarise(report: dict[str, Any], names: list[str]) -> None:
 def profile_phases(config: Any, bundle: Any, data: Any) -> dict[str, Any]:
     """One more hptui trial with a device sync after each phase (so it is slower than the
     timed ones): seconds per phase, and what one sync per step would have cost."""
-    from hptui.core.trainer import Trainer
+    from hptui.core.training.trainer import Trainer
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -24,8 +24,8 @@ def fill(url: str, count: int) -> None:
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-    from hptui.core.space import parse_space
-    from hptui.core.study import StudySettings, create_study
+    from hptui.core.studies.settings import StudySettings, create_study
+    from hptui.core.studies.space import parse_space
 
     space = parse_space(
         {
@@ -81,8 +81,8 @@ def main() -> None:
 
     import optuna
 
-    from hptui.core.read import StudyReader, TrialCursor
-    from hptui.core.records import log_event
+    from hptui.core.studies.reader import StudyReader, TrialCursor
+    from hptui.core.studies.worker_rows import log_event
 
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'runs.db'}"

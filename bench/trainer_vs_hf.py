@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def run_hptui(config: Any, bundle: Any, data: Any) -> dict[str, float]:
-    from hptui.core.trainer import Trainer
+    from hptui.core.training.trainer import Trainer
 
     trainer = Trainer(config, bundle=bundle, data=data)
     started = time.perf_counter()
@@ -51,7 +51,7 @@ def run_hf(config: Any, bundle: Any, data: Any) -> dict[str, float]:
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from hptui.core.metrics import classification_metrics
+    from hptui.core.training.metrics import classification_metrics
 
     class Examples(torch.utils.data.Dataset):  # type: ignore[type-arg]
         def __init__(self, split: Any) -> None:
@@ -117,10 +117,10 @@ def main() -> None:
     args = parse_args()
     import torch
 
-    from hptui.core.config import TrainConfig
-    from hptui.core.models import load_bundle
-    from hptui.core.quiet import quiet_hf_libraries
-    from hptui.core.trainer import prepare_data
+    from hptui.core.training.config import TrainConfig
+    from hptui.core.training.models import load_bundle
+    from hptui.core.training.quiet import quiet_hf_libraries
+    from hptui.core.training.trainer import prepare_data
 
     quiet_hf_libraries()
     config = TrainConfig(

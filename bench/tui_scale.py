@@ -46,12 +46,13 @@ async def _drive(url: str, keys: int) -> dict[str, Any]:
     from textual.widgets import DataTable
     from textual.worker import WorkerCancelled
 
-    from hptui.core.filters import parse_filter
+    from hptui.core.studies.filters import parse_filter
+    from hptui.core.studies.store import Store
     from hptui.tui.app import make_app
     from hptui.tui.widgets.trials.grid import TrialsGrid
     from hptui.tui.widgets.trials.pane import TrialsPane
 
-    app = make_app(url, refresh_seconds=3600)
+    app = make_app(Store(url), refresh_seconds=3600)
     result: dict[str, Any] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         launched = time.perf_counter()
@@ -135,11 +136,11 @@ def live_refresh(url: str, running: int = 8, polls: int = 40) -> dict[str, float
     """Median and p95 of LiveFeed.poll() with `running` trials each adding 20 steps a poll."""
     import optuna
 
-    from hptui.core.events import StepEvent
-    from hptui.core.live import LiveFeed
-    from hptui.core.read import StudyReader
-    from hptui.core.records import StepRecorder
-    from hptui.core.storage import engine, optuna_storage
+    from hptui.core.studies.storage import engine, optuna_storage
+    from hptui.core.studies.store import Store
+    from hptui.core.studies.worker_rows import StepRecorder
+    from hptui.core.training.events import StepEvent
+    from hptui.core.views.live import LiveFeed
 
     storage = optuna_storage(url)
     study = optuna.load_study(study_name="scale", storage=storage)
@@ -148,7 +149,7 @@ def live_refresh(url: str, running: int = 8, polls: int = 40) -> dict[str, float
     for _ in range(running):
         trial_id = storage.create_new_trial(study._study_id)
         recorders.append(StepRecorder(db, trial_id))
-    feed = LiveFeed(StudyReader(url), "scale")
+    feed = LiveFeed(Store(url), "scale")
     feed.poll()
     samples = []
     step = 0

@@ -29,3 +29,12 @@ def shown(value: object, limit: int = 60) -> str:
     and cut to `limit` characters, so a 10 KB argument still gives one short line."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An error's first non-empty line (its type's name when it has no message): what one-line
+    reports show. Safe on an empty or whitespace-only message."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return type(exc).__name__

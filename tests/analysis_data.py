@@ -48,9 +48,9 @@ def build(path: Path, study: str = "quad", points: int = 5, sampler: str = "tpe"
     import optuna
     from optuna.trial import TrialState
 
-    from hptui.core.space import parse_space
-    from hptui.core.storage import optuna_storage
-    from hptui.core.study import SETTINGS_ATTR, StudySettings
+    from hptui.core.studies.settings import SETTINGS_ATTR, StudySettings
+    from hptui.core.studies.space import parse_space
+    from hptui.core.studies.storage import optuna_storage
 
     url = f"sqlite:///{path}"
     space = parse_space(SPACE)
@@ -86,8 +86,8 @@ def add_trial(url: str, study: str, learning_rate: float, warmup: float) -> None
     import optuna
     from optuna.trial import TrialState
 
-    from hptui.core.space import parse_space
-    from hptui.core.storage import optuna_storage
+    from hptui.core.studies.space import parse_space
+    from hptui.core.studies.storage import optuna_storage
 
     metrics = metric_values(learning_rate, warmup)
     loaded = optuna.load_study(study_name=study, storage=optuna_storage(url))
@@ -99,3 +99,47 @@ def add_trial(url: str, study: str, learning_rate: float, warmup: float) -> None
         user_attrs={"hptui.metrics": metrics, "hptui.reason": "completed"},
     )
     loaded.add_trial(trial)
+
+
+def build_study(
+    path: Path,
+    space: dict,
+    trials: list[tuple[dict, dict[str, float]]],
+    *,
+    study: str = "s",
+    objective: str = "f1",
+    direction: str = "maximize",
+    sampler: str = "tpe",
+) -> str:
+    """A study over `space` (the dict form of a TOML space) holding `trials`, each (params,
+    metrics), finished and written as a worker stores them; returns its storage URL."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from hptui.core.studies.settings import SETTINGS_ATTR, StudySettings
+    from hptui.core.studies.space import parse_space
+    from hptui.core.studies.storage import optuna_storage
+
+    url = f"sqlite:///{path}"
+    parsed = parse_space(space)
+    settings = StudySettings(
+        space=parsed, objective=objective, direction=direction, sampler=sampler, seed=7
+    )
+    created = optuna.create_study(
+        storage=optuna_storage(url), study_name=study, direction=direction
+    )
+    created.set_user_attr(SETTINGS_ATTR, settings.to_json())
+    distributions = parsed.distributions()
+    for number, (params, metrics) in enumerate(trials):
+        started = START + timedelta(minutes=5 * number)
+        trial = optuna.trial.create_trial(
+            state=TrialState.COMPLETE,
+            value=metrics[objective],
+            params=params,
+            distributions={k: distributions[k] for k in params},
+            user_attrs={"hptui.metrics": metrics, "hptui.reason": "completed"},
+        )
+        trial.datetime_start = started
+        trial.datetime_complete = started + timedelta(minutes=4)
+        created.add_trial(trial)
+    return url

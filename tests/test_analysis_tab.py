@@ -20,11 +20,12 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from hptui.core.analysis import AnalysisOptions, analyze
-from hptui.core.analysis_view import plan_enqueue
-from hptui.core.marks import set_baseline, set_excluded
-from hptui.core.read import StudyReader
-from hptui.core.study import load_settings
+from hptui.core.analysis.analyze import AnalysisOptions, analyze
+from hptui.core.studies.marks import set_baseline, set_excluded
+from hptui.core.studies.reader import StudyReader
+from hptui.core.studies.settings import load_settings
+from hptui.core.studies.store import Store
+from hptui.core.views.analysis import plan_enqueue
 from hptui.tui.app import HptuiApp, make_app
 from hptui.tui.screens.confirm import ConfirmScreen
 from hptui.tui.screens.narrow_space import NarrowSpaceScreen
@@ -47,7 +48,7 @@ def drive(
     size: tuple[int, int] = (120, 40),
 ) -> HptuiApp:
     """Open the only (or first) study's analysis tab, wait for its first fit, run `steps`."""
-    app = make_app(url, refresh_seconds=3600, clock=lambda: analysis_data.CLOCK)
+    app = make_app(Store(url), refresh_seconds=3600, clock=lambda: analysis_data.CLOCK)
 
     async def run() -> None:
         async with app.run_test(size=size) as pilot:
@@ -89,7 +90,7 @@ def shown(pane: AnalysisPane, name: str) -> str:
 def assert_table_matches(pane: AnalysisPane, core_options: AnalysisOptions, url: str) -> None:
     """Every coefficient row the tab shows is the core's, cell for cell, and every row of
     the core's result is shown."""
-    expected = analyze(core_options, study=STUDY, storage_url=url)
+    expected = analyze(core_options, study=STUDY, store=Store(url))
     assert pane.view is not None
     got = pane.view.analysis
     assert list(got.results) == list(expected.results)
@@ -210,7 +211,7 @@ def waiting_trials(url: str) -> list[dict[str, float]]:
 
 def test_queue_the_optimum_after_a_confirm(quad_url: str) -> None:
     expected = plan_enqueue(analyze(AnalysisOptions(metrics=("f1",)), study=STUDY,
-                                    storage_url=quad_url), "f1")  # fmt: skip
+                                    store=Store(quad_url)), "f1")  # fmt: skip
     assert expected.allowed and expected.params
 
     async def steps(app: HptuiApp, pilot: Pilot[None], pane: AnalysisPane) -> None:
@@ -270,7 +271,7 @@ async def wait_for(pilot: Pilot[None], check: Any, seconds: float = 20) -> None:
 
 
 def test_narrow_space_creates_a_new_study_after_showing_the_space(quad_url: str) -> None:
-    expected = analyze(AnalysisOptions(metrics=("f1",)), study=STUDY, storage_url=quad_url)
+    expected = analyze(AnalysisOptions(metrics=("f1",)), study=STUDY, store=Store(quad_url))
     space = expected.suggested_space("f1")
 
     async def steps(app: HptuiApp, pilot: Pilot[None], pane: AnalysisPane) -> None:
@@ -329,7 +330,7 @@ def test_snapshot_of_a_known_quadratic(snap_compare, size: tuple[int, int]) -> N
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     url = analysis_data.build(folder / "runs.db")
-    app = make_app(url, refresh_seconds=3600, clock=lambda: analysis_data.CLOCK)
+    app = make_app(Store(url), refresh_seconds=3600, clock=lambda: analysis_data.CLOCK)
     console_data.for_snapshot(app)  # no animation; plot contents hidden
 
     async def run_before(pilot: Pilot[None]) -> None:

@@ -9,19 +9,19 @@ import analysis_data
 import console_data
 import pytest
 
-from hptui.core.analysis import analyze
-from hptui.core.analysis_view import (
+from hptui.core.analysis.analyze import analyze
+from hptui.core.errors import HptuiError
+from hptui.core.studies.marks import set_excluded
+from hptui.core.studies.settings import StudyError, load_settings
+from hptui.core.studies.store import Store
+from hptui.core.views.analysis import (
+    NARROW_SUFFIX,
     build_view,
-    create_narrow_study,
     narrow_settings_note,
     plan_enqueue,
     plan_narrow,
-    suggest_study_name,
     view_options,
 )
-from hptui.core.errors import HptuiError
-from hptui.core.marks import set_excluded
-from hptui.core.study import StudyError, load_settings
 
 
 def test_view_options_follow_the_toggles() -> None:
@@ -35,7 +35,7 @@ def test_view_options_follow_the_toggles() -> None:
 def test_parallel_coordinates_flag_the_best_and_leave_out_excluded(tmp_path: Path) -> None:
     url = analysis_data.build(tmp_path / "runs.db")
     set_excluded(url, "quad", [12])  # the best trial by f1 in this study
-    analysis = analyze(view_options("all", False, False), study="quad", storage_url=url)
+    analysis = analyze(view_options("all", False, False), study="quad", store=Store(url))
     view = build_view(analysis, "loss")
     assert view.metric == "loss"
     lines = view.parallel["lines"]
@@ -52,16 +52,16 @@ def test_parallel_coordinates_flag_the_best_and_leave_out_excluded(tmp_path: Pat
 
 def test_plans_refuse_what_the_core_refuses(tmp_path: Path) -> None:
     good = analysis_data.build(tmp_path / "good.db")
-    analysis = analyze(view_options("f1", False, False), study="quad", storage_url=good)
+    analysis = analyze(view_options("f1", False, False), study="quad", store=Store(good))
     plan = plan_enqueue(analysis, "f1")
     assert plan.allowed and set(plan.params or {}) == {"learning_rate", "warmup_ratio"}
     thin = analysis_data.build(tmp_path / "thin.db", points=3)
-    analysis = analyze(view_options("f1", False, False), study="quad", storage_url=thin)
+    analysis = analyze(view_options("f1", False, False), study="quad", store=Store(thin))
     plan = plan_narrow(analysis, "f1")
     assert not plan.allowed and plan.forceable and plan.space is not None
     assert "9 trials for 6 terms" in (plan.refusal or "")
     broken = console_data.build(tmp_path / "broken.db")
-    analysis = analyze(view_options("f1", False, False), study="mrpc-tpe", storage_url=broken)
+    analysis = analyze(view_options("f1", False, False), study="mrpc-tpe", store=Store(broken))
     for plan in (plan_enqueue(analysis, "f1"), plan_narrow(analysis, "f1")):
         assert not plan.forceable and plan.params is None and plan.space is None
         assert "breaks down" in (plan.refusal or "")
@@ -69,13 +69,14 @@ def test_plans_refuse_what_the_core_refuses(tmp_path: Path) -> None:
 
 def test_a_narrow_study_keeps_the_settings_and_never_replaces_one(tmp_path: Path) -> None:
     url = analysis_data.build(tmp_path / "runs.db", sampler="random")
-    analysis = analyze(view_options("f1", False, False), study="quad", storage_url=url)
+    analysis = analyze(view_options("f1", False, False), study="quad", store=Store(url))
     space = analysis.suggested_space("f1")
-    assert suggest_study_name(url, "quad") == "quad-narrow"
-    assert create_narrow_study(url, "quad", "quad-narrow", space) == "quad-narrow"
+    store = Store(url)
+    assert store.suggest_name("quad" + NARROW_SUFFIX) == "quad-narrow"
+    assert store.create_narrow_study("quad", "quad-narrow", space) == "quad-narrow"
     settings = load_settings("quad-narrow", url)
     assert settings.sampler == "random" and settings.space.to_dict() == space.to_dict()
-    assert suggest_study_name(url, "quad") == "quad-narrow-2"
+    assert store.suggest_name("quad" + NARROW_SUFFIX) == "quad-narrow-2"
     with pytest.raises(StudyError, match="already exists"):
-        create_narrow_study(url, "quad", "quad-narrow", space)
-    assert "sampler random" in narrow_settings_note(url, "quad")
+        store.create_narrow_study("quad", "quad-narrow", space)
+    assert "sampler random" in narrow_settings_note(store.require_settings("quad"))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hptui.core.config import TrainConfig, load_config, parse_overrides
 from hptui.core.errors import ConfigError
+from hptui.core.training.config import TrainConfig, load_config, parse_overrides
 
 
 def test_defaults_are_the_product_defaults() -> None:

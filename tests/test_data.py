@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hptui.core import data
 from hptui.core.errors import DataNotFoundError
-from hptui.core.models import load_bundle
-from hptui.core.tasks import MRPC
+from hptui.core.training import data
+from hptui.core.training.models import load_bundle
+from hptui.core.training.tasks import MRPC
 
 
 def test_reads_every_pair_with_quotes_intact(mrpc_dir: Path) -> None:
@@ -78,3 +78,16 @@ def test_batches_pad_to_the_longest_in_each(mrpc_dir: Path) -> None:
     assert batch["attention_mask"].sum(dim=1).tolist() == lengths
     assert batch["labels"].tolist() == split.labels[:3]
     assert "token_type_ids" not in batch  # DistilBERT takes none
+
+
+def test_reads_the_labelled_test_split(mrpc_dir: Path) -> None:
+    """`hptui final` scores on MRPC's test.tsv: 1,725 pairs labelled by its Quality column."""
+    test = data.load_split(MRPC, MRPC.test_split, mrpc_dir)
+    assert MRPC.test_split == "test" and len(test["label"]) == 1725
+    assert set(test["label"]) == {0, 1} and sum(test["label"]) == 1147
+    first = (mrpc_dir / "test.tsv").read_text(encoding="utf-8").splitlines()[1].split("\t")
+    assert (test["label"][0], test["sentence1"][0], test["sentence2"][0]) == (
+        int(first[0]),
+        first[3],
+        first[4],
+    )

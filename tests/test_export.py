@@ -14,11 +14,11 @@ import pytest
 from conftest import write_space
 
 from hptui.cli import main
-from hptui.core.export import ExportError, sort_rows, to_csv, write_file
-from hptui.core.read import StudyReader, TrialCursor
-from hptui.core.space import load_space
-from hptui.core.study import StudySettings, create_study, enqueue
-from hptui.core.worker import Worker, WorkerOptions
+from hptui.core.studies.export import ExportError, sort_rows, to_csv, write_file
+from hptui.core.studies.reader import StudyReader, TrialCursor
+from hptui.core.studies.settings import StudySettings, create_study, enqueue
+from hptui.core.studies.space import load_space
+from hptui.core.workers.runner import Worker, WorkerOptions
 
 HOSTILE = [
     '=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR",
@@ -126,7 +126,7 @@ def test_users_sql_on_the_flat_table_compares_numbers(finished_study: str, tmp_p
 
 
 def test_flat_table_of_an_older_version_is_retyped(finished_study: str, tmp_path: Path) -> None:
-    from hptui.core.export import refresh_flat_table
+    from hptui.core.studies.export import refresh_flat_table
 
     db = sqlite3.connect(tmp_path / "runs.db")
     db.execute("DROP TABLE hptui_trials")
@@ -142,7 +142,7 @@ def test_flat_table_of_an_older_version_is_retyped(finished_study: str, tmp_path
 
 
 def test_json_export_is_strict_and_keeps_full_precision() -> None:
-    from hptui.core.export import to_json
+    from hptui.core.studies.export import to_json
 
     rows = [{"number": 0, "loss": float("nan"), "x": float("inf"), "lr": 1.2345678901234567e-5}]
     text = to_json(rows)

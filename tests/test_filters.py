@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hptui.core.filters import FilterError, parse_filter, sort_rows
+from hptui.core.studies.filters import FilterError, parse_filter, sort_rows
 
 COLUMNS = ["number", "state", "learning_rate", "train_batch_size", "f1", "loss", "reason"]
 ROWS = [

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import torch
 
-from hptui.core import models
-from hptui.core.batches import DeviceSplit
-from hptui.core.config import TrainConfig
-from hptui.core.events import EvalEvent, StepEvent, TrainCallbacks
-from hptui.core.models import ModelBundle, load_bundle
-from hptui.core.trainer import Trainer, prepare_data
+from hptui.core.training import models
+from hptui.core.training.batches import DeviceSplit
+from hptui.core.training.config import TrainConfig
+from hptui.core.training.events import EvalEvent, StepEvent, TrainCallbacks
+from hptui.core.training.models import ModelBundle, load_bundle
+from hptui.core.training.trainer import Trainer, prepare_data
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,8 +18,8 @@ import pytest
 from conftest import write_space
 
 from hptui.cli import main
-from hptui.core.space import load_space
-from hptui.core.study import SETTINGS_ATTR, StudySettings, create_study
+from hptui.core.studies.settings import SETTINGS_ATTR, StudySettings, create_study
+from hptui.core.studies.space import load_space
 
 LONG = "x" * 10_000
 EMOJI = "🔥💥"
@@ -268,7 +268,7 @@ def test_markup_in_names_and_reasons_prints_as_written(
 ) -> None:
     import optuna
 
-    from hptui.core.storage import optuna_storage
+    from hptui.core.studies.storage import optuna_storage
 
     storage = optuna_storage(world["db"])
     settings = StudySettings(load_space(world["space"]))
@@ -296,7 +296,7 @@ def test_data_written_by_plain_optuna_is_shown_not_fatal(
 ) -> None:
     import optuna
 
-    from hptui.core.storage import optuna_storage
+    from hptui.core.studies.storage import optuna_storage
 
     study = optuna.load_study(study_name="s", storage=optuna_storage(world["db"]))
     study.add_trial(optuna.trial.create_trial(

@@ -11,7 +11,7 @@ from pathlib import Path
 import hptui.core
 
 CORE_MODULES = sorted(
-    f"hptui.core.{info.name}" for info in pkgutil.iter_modules(hptui.core.__path__)
+    info.name for info in pkgutil.walk_packages(hptui.core.__path__, "hptui.core.")
 )
 
 
@@ -24,7 +24,7 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_core_modules_are_found() -> None:
-    assert "hptui.core.trainer" in CORE_MODULES
+    assert "hptui.core.training.trainer" in CORE_MODULES
     assert Path(hptui.core.__file__).parent.name == "core"
 
 
@@ -53,5 +53,5 @@ def test_core_and_cli_help_import_no_heavy_library() -> None:
 
 
 def test_site_packages_gets_only_the_hptui_namespace() -> None:
-    loaded = _modules_after("import hptui.core.config, hptui.tui, hptui.cli")
+    loaded = _modules_after("import hptui.core.training.config, hptui.tui, hptui.cli")
     assert "core" not in loaded and "tui" not in loaded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hptui.core.metrics import classification_metrics
+from hptui.core.training.metrics import classification_metrics
 
 
 def test_hand_computed_example() -> None:
@@ -36,7 +36,7 @@ def test_mismatched_lengths_are_rejected() -> None:
 
 
 def test_a_model_that_predicts_one_class_is_flagged() -> None:
-    from hptui.core.metrics import ONE_CLASS_NOTE, one_class_note
+    from hptui.core.training.metrics import ONE_CLASS_NOTE, one_class_note
 
     labels = [1] * 279 + [0] * 129
     assert one_class_note(classification_metrics(labels, [1] * 408)) == ONE_CLASS_NOTE

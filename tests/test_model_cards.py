@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hptui.core.card_import import import_cards
-from hptui.core.model_cards import CardRecord, describe, parse_card, parse_cards
-from hptui.core.read import StudyReader
-from hptui.core.study import StudyError, load_settings
+from hptui.core.cards.importer import import_cards
+from hptui.core.cards.parse import CardRecord, describe, parse_card, parse_cards
+from hptui.core.studies.reader import StudyReader
+from hptui.core.studies.settings import StudyError, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 CARDS_DIR = Path(
@@ -249,7 +249,7 @@ def test_cli_imports_the_shared_cards_and_analyses_them(
 
 
 def test_each_trial_records_what_the_card_is(cards: dict[str, CardRecord]) -> None:
-    from hptui.core.card_info import card_info
+    from hptui.core.cards.info import card_info
 
     assert card_info(cards["matthiasdroth-bert-ner"]) == {
         "task": "token-classification", "dataset": "conll2003", "base_model": "bert-base-cased",
@@ -282,6 +282,13 @@ def test_import_filters_keep_the_distilbert_text_classification_cards(
     assert {"snlp-glue-mrpc", "jackonedev-emotion", "krishnodey-hate-distilbert-uncased"} <= set(
         rows
     )
+    # The paper's baseline, the official DistilBERT SST-2 card, and its copy: the base model
+    # is linked in prose and the official card's task follows from its one dataset.
+    for baseline in ("hf-distilbert-sst2-official", "hf-51la5-sst2-official-copy"):
+        info = rows[baseline].user_attrs["hptui.card_info"]
+        assert info["base_model"] == "distilbert-base-uncased", baseline
+    official = rows["hf-distilbert-sst2-official"].user_attrs["hptui.card_info"]
+    assert official["task_source"] == "inferred from the dataset"
     for row in rows.values():
         info = row.user_attrs["hptui.card_info"]
         assert info["task"] == "text-classification"

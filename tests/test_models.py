@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hptui.core.errors import ConfigError, ModelNotFoundError
-from hptui.core.models import check_sequence_length, load_bundle
+from hptui.core.training.models import check_sequence_length, load_bundle
 
 
 def test_tiny_distilbert_is_random_small_and_seeded() -> None:

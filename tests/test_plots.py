@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from hptui.core.plots import correlation_heatmap, parallel_coordinates, scatter_with_fit
-from hptui.core.regression import fit_regression
+from hptui.core.analysis.plots import correlation_heatmap, parallel_coordinates, scatter_with_fit
+from hptui.core.analysis.regression import fit_regression
 
 PARAMS = ["learning_rate", "train_batch_size", "num_epochs"]
 
@@ -123,7 +123,7 @@ def test_parallel_coordinates_cover_every_trial_on_unit_axes() -> None:
 
 
 def test_console_plot_data_matrix_curve_and_residuals() -> None:
-    from hptui.core.plots import correlation_matrix, curve_data, residuals
+    from hptui.core.analysis.plots import correlation_matrix, curve_data, residuals
 
     frame = trials()
     matrix = correlation_matrix(frame, [*PARAMS, "f1"])

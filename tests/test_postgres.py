@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import hptui_env, write_space
 
-from hptui.core.read import StudyReader
-from hptui.core.space import load_space
-from hptui.core.study import StudySettings, create_study
-from hptui.core.workers import list_workers
+from hptui.core.studies.reader import StudyReader
+from hptui.core.studies.settings import StudySettings, create_study
+from hptui.core.studies.space import load_space
+from hptui.core.workers.registry import list_workers
 
 FAST_HEARTBEAT = ["--heartbeat", "1", "--grace", "3"]
 NO_SERVER = (
@@ -176,7 +176,7 @@ def test_simultaneous_starts_never_race_on_the_schema_on_postgres(postgres_url: 
     import sqlalchemy as sa
     from test_storage import _create_tables_at_once
 
-    from hptui.core.storage import TABLES
+    from hptui.core.studies.storage import TABLES
 
     server = postgres_url.rsplit("/", 1)[0]
     admin = psycopg2.connect(sa.engine.make_url(server + "/postgres").render_as_string(

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import console_data
 
-from hptui.core.live import LiveFeed
-from hptui.core.read import StudyReader, TrialCursor
-from hptui.core.read_light import (
+from hptui.core.studies.quick_reads import (
     current_cursor,
     first_trials,
     objective_series,
@@ -16,6 +14,9 @@ from hptui.core.read_light import (
     study_rates,
     study_settings,
 )
+from hptui.core.studies.reader import StudyReader, TrialCursor
+from hptui.core.studies.store import Store
+from hptui.core.views.live import LiveFeed
 
 STUDY = "mrpc-tpe"
 
@@ -42,7 +43,7 @@ def test_light_reads_agree_with_the_full_read(tmp_path: Path) -> None:
 
 def test_live_feed_reads_a_running_trial_and_the_best_so_far(tmp_path: Path) -> None:
     url = console_data.build(tmp_path / "runs.db")
-    feed = LiveFeed(StudyReader(url), STUDY, clock=lambda: console_data.CLOCK)
+    feed = LiveFeed(Store(url), STUDY, clock=lambda: console_data.CLOCK)
     snapshot = feed.poll()
     assert [t.number for t in snapshot.running] == [6]
     running = snapshot.running[0]

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from hptui.core.analysis.design import guess_log_params
+from hptui.core.analysis.regression import fit_metrics, fit_regression
+from hptui.core.analysis.table import TrialsTableError, read_trials_csv, select_trials
 from hptui.core.errors import HptuiError
-from hptui.core.regression import fit_metrics, fit_regression
-from hptui.core.regression_design import guess_log_params
-from hptui.core.trials_table import TrialsTableError, read_trials_csv, select_trials
 
 PARAMS = ["learning_rate", "train_batch_size", "num_epochs"]
 TERM_NAMES = [
@@ -356,12 +356,16 @@ def test_effect_smaller_than_seed_noise_is_flagged() -> None:
     assert result.seed_noise is not None
     assert result.seed_noise.sd == pytest.approx(pooled, rel=1e-9)
     assert result.seed_noise.groups == 5
-    from hptui.core.advice import advise
+    from hptui.core.analysis.advice import advise
 
     advice = advise({"f1": result})
-    assert advice.stated("f1") == []  # +0.032 over the range, seed sd 0.05
-    assert any("not a finding: num_epochs 1 → 5" in c and "smaller than the seed noise" in c
+    assert advice.fits["f1"].established  # the fit itself passes: F, Q² > 0, no lack of fit
+    assert advice.stated("f1") == []  # +0.028 over the range, seed sd 0.05
+    assert any("not established: num_epochs 1 → 5" in c and "not larger than the seed noise" in c
                for c in advice.cautions["f1"])  # fmt: skip
+    # An optimum resting on no established finding is not a result.
+    assert any("no finding of the f1 fit is established" in r
+               for r in advice.optima["f1"].refusals)  # fmt: skip
 
 
 def test_hc3_with_a_leverage_one_trial_falls_back_with_a_warning() -> None:

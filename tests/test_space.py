@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hptui.core.errors import ConfigError
-from hptui.core.space import SpaceError, load_space, parse_space
+from hptui.core.studies.space import SpaceError, load_space, parse_space
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -153,3 +153,20 @@ def test_a_worker_host_without_the_device_fails_before_any_trial() -> None:
     with pytest.raises(ConfigError, match="device: cuda:99"):
         space.config_for({}, data_dir=None, device=None)  # what a worker's preflight calls
     assert space.config_for({}).device == "cuda:99"  # enqueue-time validation does not need it
+
+
+def test_a_relative_data_dir_is_read_from_the_folder_the_file_was_named_in(
+    tmp_path: Path,
+) -> None:
+    """examples/grid.toml is a link into the package's presets: its data_dir is relative to
+    examples/, where the link is, not to where the file lies."""
+    space = load_space(REPO / "examples" / "grid.toml")
+    assert space.fixed_values()["data_dir"] == str((REPO.parent / "shared/data/mrpc").resolve())
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "spaces" / "s.toml").write_text(
+        '[fixed]\ndata_dir = "data"\n[params.learning_rate]\ntype = "float"\nlow = 1e-5\nhigh = 1e-4\n'
+    )
+    (tmp_path / "link.toml").symlink_to(tmp_path / "spaces" / "s.toml")
+    assert load_space(tmp_path / "link.toml").fixed_values()["data_dir"] == str(tmp_path / "data")
+    dropped = load_space(tmp_path / "link.toml", relative_data_dir=False)
+    assert "data_dir" not in dropped.fixed_values()

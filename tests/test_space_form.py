@@ -10,9 +10,10 @@ import console_data
 import pytest
 
 from hptui.core.errors import ConfigError
-from hptui.core.space import load_space, parse_space
-from hptui.core.space_change import create_changed_study, suggest_name
-from hptui.core.space_form import (
+from hptui.core.studies.settings import StudySettings, check_point, create_study, load_study
+from hptui.core.studies.space import load_space, parse_space
+from hptui.core.studies.space_change import create_changed_study, suggest_name
+from hptui.core.views.space_form import (
     FORM_ORDER,
     RowFields,
     check_rows,
@@ -23,7 +24,6 @@ from hptui.core.space_form import (
     save_space,
     validate_row,
 )
-from hptui.core.study import StudySettings, check_point, create_study, load_study
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 R = RowFields
@@ -116,7 +116,7 @@ def test_suggested_names() -> None:
 
 def test_check_point_is_enqueues_check(tmp_path: Path) -> None:
     url = console_data.build(tmp_path / "runs.db")
-    from hptui.core.study import load_settings
+    from hptui.core.studies.settings import load_settings
 
     settings = load_settings("mrpc-tpe", url)
     check_point(settings, "mrpc-tpe", {"learning_rate": 3e-5, "train_batch_size": 16})

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import write_space
 
-from hptui.core.read import StudyReader
-from hptui.core.space import load_space
-from hptui.core.storage import (
+from hptui.core.studies.reader import StudyReader
+from hptui.core.studies.settings import StudySettings, create_study
+from hptui.core.studies.space import load_space
+from hptui.core.studies.storage import (
     StorageError,
     check_url,
     ensure_tables,
@@ -23,7 +24,6 @@ from hptui.core.storage import (
     redact,
     table_names,
 )
-from hptui.core.study import StudySettings, create_study
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -114,7 +114,7 @@ def test_reads_write_nothing_and_work_in_an_immutable_folder(study_db: Path) -> 
         # a fresh process, so no engine of the writer's is reused
         url = f"sqlite:///{study_db}"
         code = (
-            f"from hptui.core.read import StudyReader; r = StudyReader({url!r}); "
+            f"from hptui.core.studies.reader import StudyReader; r = StudyReader({url!r}); "
             "print([s.name for s in r.studies()], len(r.trials('s')))"
         )
         done = subprocess.run(

@@ -12,10 +12,16 @@ import pytest
 from conftest import hptui_env, write_space
 
 from hptui.core.errors import ConfigError
-from hptui.core.read import StudyReader
-from hptui.core.space import load_space
-from hptui.core.study import StudyError, StudySettings, create_study, enqueue, load_settings
-from hptui.core.worker import Worker, WorkerOptions
+from hptui.core.studies.reader import StudyReader
+from hptui.core.studies.settings import (
+    StudyError,
+    StudySettings,
+    create_study,
+    enqueue,
+    load_settings,
+)
+from hptui.core.studies.space import load_space
+from hptui.core.workers.runner import Worker, WorkerOptions
 
 
 def test_create_stores_the_settings_and_uses_wal(
@@ -113,7 +119,7 @@ def test_cli_create_reports_space_errors_and_stores_nothing(
 def test_cli_choices_match_the_core() -> None:
     """The CLI repeats these lists so that `--help` need not import core.study."""
     from hptui import cli
-    from hptui.core import study
+    from hptui.core.studies import settings as study
 
     assert cli.SAMPLERS == study.SAMPLERS
     assert cli.PRUNERS == study.PRUNERS

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from hptui.core.config import TrainConfig
-from hptui.core.events import EvalEvent, StepEvent, TrainCallbacks
-from hptui.core.models import ModelBundle, load_bundle
-from hptui.core.trainer import (
+from hptui.core.training.config import TrainConfig
+from hptui.core.training.events import EvalEvent, StepEvent, TrainCallbacks
+from hptui.core.training.models import ModelBundle, load_bundle
+from hptui.core.training.trainer import (
     Trainer,
     build_optimizer,
     epoch_batches,

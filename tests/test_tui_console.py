@@ -14,7 +14,8 @@ import pytest
 from console_pilot import settle
 from textual.pilot import Pilot
 
-from hptui.core.marks import load_marks
+from hptui.core.studies.marks import load_marks
+from hptui.core.studies.store import Store
 from hptui.tui.app import HptuiApp, make_app
 from hptui.tui.screens.compare import CompareScreen
 from hptui.tui.screens.help import HelpScreen
@@ -36,7 +37,7 @@ def drive(
     steps: Callable[[HptuiApp, Pilot[None]], Awaitable[None]],
     size: tuple[int, int] = (120, 40),
 ) -> HptuiApp:
-    app = make_app(url, refresh_seconds=3600, clock=lambda: console_data.CLOCK)
+    app = make_app(Store(url), refresh_seconds=3600, clock=lambda: console_data.CLOCK)
 
     async def run() -> None:
         async with app.run_test(size=size) as pilot:
@@ -378,3 +379,64 @@ def test_a_card_whose_trial_ended_ignores_a_late_update(fixed_url: str) -> None:
 
     app = drive(fixed_url, steps)
     assert app.return_code in (None, 0)
+
+
+def test_a_failing_read_in_any_thread_worker_is_shown_in_one_place(
+    fixed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a read (not an HptuiError) is neither a crash nor silence: the one handler
+    turns it into one error notification naming what was being done."""
+
+    def broken(self: Store, trial_id: int, step_cursor: int = 0, eval_cursor: int = 0) -> None:
+        raise RuntimeError("the curve table is gone\nsecond line never shown")
+
+    shown: list[tuple[str, str]] = []
+
+    async def steps(app: HptuiApp, pilot: Pilot[None]) -> None:
+        monkeypatch.setattr(Store, "curve", broken)
+        monkeypatch.setattr(
+            app, "notify", lambda text, severity="information", **_: shown.append((severity, text))
+        )
+        await open_trials(app, pilot)
+        await pilot.press("enter")  # details: its curve is read in a thread worker
+        await settle(app, pilot)
+        assert isinstance(app.screen, TrialDetailScreen)  # the screen is still there
+
+    drive(fixed_url, steps)
+    assert shown == [
+        ("error", "read the curve: internal error (RuntimeError: the curve table is gone)")
+    ]
+
+
+TAB_KEYS = {"1": "live", "2": "trials", "3": "space", "4": "analysis"}
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_tab_keys_work_from_every_tab_with_and_without_colour(
+    fixed_url: str, monkeypatch: pytest.MonkeyPatch, no_color: bool
+) -> None:
+    """Each tab key shows its tab from any other tab (from the trials tab, 1 and 3 used to
+    flash the tab and jump back with the filter focused), focus lands inside the tab shown
+    (so its own keys work), and NO_COLOR=1 (every segment filtered to monochrome; the plots
+    draw segments with no style) reads every tab without a crash, at 80x24."""
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    seen: list[tuple[str, str, bool]] = []
+
+    async def steps(app: HptuiApp, pilot: Pilot[None]) -> None:
+        assert app.no_color is no_color
+        await pilot.press("enter")
+        await settle(app, pilot)
+        tabs = app.screen.query_one("TabbedContent")
+        for key in "12342131":
+            await pilot.press(key)
+            await settle(app, pilot)
+            assert isinstance(app.screen, StudyScreen)
+            pane = app.screen.query_one(f"TabPane#{TAB_KEYS[key]}")
+            focused = app.focused
+            inside = focused is not None and pane in focused.ancestors_with_self
+            seen.append((key, tabs.active, inside))  # type: ignore[attr-defined]
+
+    app = drive(fixed_url, steps, size=(80, 24))
+    assert app.return_code in (None, 0)
+    assert seen == [(key, TAB_KEYS[key], True) for key in "12342131"]

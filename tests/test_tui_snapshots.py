@@ -16,6 +16,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
+from hptui.core.studies.store import Store
 from hptui.tui.app import make_app
 
 SIZES = [(80, 24), (120, 40)]
@@ -60,7 +61,7 @@ def press_then_settle(keys: list[str]):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("view", list(VIEWS))
 def test_views(snap_compare, fixed_db: Path, view: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     url = console_data.build(fixed_db)
-    app = make_app(url, refresh_seconds=3600, clock=lambda: console_data.CLOCK)
+    app = make_app(Store(url), refresh_seconds=3600, clock=lambda: console_data.CLOCK)
     console_data.for_snapshot(app)  # no animation; plot contents hidden
     assert snap_compare(app, terminal_size=size, run_before=press_then_settle(VIEWS[view]))
 
@@ -76,6 +77,6 @@ def test_views(snap_compare, fixed_db: Path, view: str, size: tuple[int, int]) -
 )
 def test_trial_views(snap_compare, fixed_db: Path, keys: list[str]) -> None:  # type: ignore[no-untyped-def]
     url = console_data.build(fixed_db)
-    app = make_app(url, refresh_seconds=3600, clock=lambda: console_data.CLOCK)
+    app = make_app(Store(url), refresh_seconds=3600, clock=lambda: console_data.CLOCK)
     console_data.for_snapshot(app)  # no animation; plot contents hidden
     assert snap_compare(app, terminal_size=(120, 40), run_before=press_then_settle(keys))

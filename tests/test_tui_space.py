@@ -18,9 +18,10 @@ from console_pilot import settle
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from hptui.core.read import StudyReader
-from hptui.core.space import load_space
-from hptui.core.study import load_study
+from hptui.core.studies.reader import StudyReader
+from hptui.core.studies.settings import load_study
+from hptui.core.studies.space import load_space
+from hptui.core.studies.store import Store
 from hptui.tui.app import HptuiApp, make_app
 from hptui.tui.screens.enqueue_trial import EnqueueTrialScreen
 from hptui.tui.screens.new_study import NewStudyScreen
@@ -39,7 +40,9 @@ def drive(
     size: tuple[int, int] = (80, 24),
     data_dir: str | None = None,
 ) -> HptuiApp:
-    app = make_app(url, refresh_seconds=3600, clock=lambda: console_data.CLOCK, data_dir=data_dir)
+    app = make_app(
+        Store(url), refresh_seconds=3600, clock=lambda: console_data.CLOCK, data_dir=data_dir
+    )
 
     async def run() -> None:
         async with app.run_test(size=size) as pilot:
@@ -241,7 +244,7 @@ def test_a_manual_trial_from_the_space_tab(fixed_url: str) -> None:
 
 @pytest.mark.slow
 def test_create_a_study_and_start_a_worker_from_the_form(tmp_path: Path, mrpc_dir: Path) -> None:
-    from hptui.core.workers import list_workers
+    from hptui.core.workers.registry import list_workers
 
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     pids: list[int] = []

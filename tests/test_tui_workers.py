@@ -17,10 +17,11 @@ import pytest
 from conftest import write_space
 from textual.pilot import Pilot
 
-from hptui.core.read import StudyReader
-from hptui.core.space import load_space
-from hptui.core.study import StudySettings, create_study
-from hptui.core.workers import list_workers, pid_alive
+from hptui.core.studies.reader import StudyReader
+from hptui.core.studies.settings import StudySettings, create_study
+from hptui.core.studies.space import load_space
+from hptui.core.studies.store import Store
+from hptui.core.workers.registry import list_workers, pid_alive
 from hptui.tui.app import HptuiApp, make_app
 from hptui.tui.screens.start_workers import StartWorkersScreen
 from hptui.tui.screens.study import StudyScreen
@@ -59,7 +60,7 @@ def reap() -> list[int]:
 
 
 def drive(url: str, steps: Callable[[HptuiApp, Pilot[None]], Awaitable[None]]) -> HptuiApp:
-    app = make_app(url, refresh_seconds=0.3, data_dir=None)
+    app = make_app(Store(url), refresh_seconds=0.3, data_dir=None)
 
     async def run() -> None:
         async with app.run_test(size=(120, 40)) as pilot:

@@ -11,11 +11,11 @@ import pytest
 import torch
 from conftest import write_space
 
-from hptui.core import models
-from hptui.core.read import StudyReader
-from hptui.core.space import load_space
-from hptui.core.study import PRUNERS, SAMPLERS, StudySettings, create_study, enqueue
-from hptui.core.worker import Worker, WorkerOptions
+from hptui.core.studies.reader import StudyReader
+from hptui.core.studies.settings import PRUNERS, SAMPLERS, StudySettings, create_study, enqueue
+from hptui.core.studies.space import load_space
+from hptui.core.training import models
+from hptui.core.workers.runner import Worker, WorkerOptions
 
 CHOICES = '[params.learning_rate]\ntype = "categorical"\nchoices = [5e-4, 1e-3, 1e4, 1e8]'
 

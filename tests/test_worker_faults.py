@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from conftest import hptui_env, write_space
 
-from hptui.core.read import StudyReader, TrialRow
-from hptui.core.space import load_space
-from hptui.core.storage import engine
-from hptui.core.study import StudySettings, create_study, load_study
-from hptui.core.worker import Worker, WorkerOptions, fail_stale
-from hptui.core.workers import list_workers, request_stop
+from hptui.core.studies.reader import StudyReader, TrialRow
+from hptui.core.studies.settings import StudySettings, create_study, load_study
+from hptui.core.studies.space import load_space
+from hptui.core.studies.storage import engine
+from hptui.core.workers.registry import list_workers, request_stop
+from hptui.core.workers.runner import Worker, WorkerOptions, fail_stale
 
 # A beat a second and a grace the loaded 2-core test machine never reaches by accident.
 GRACE = 8

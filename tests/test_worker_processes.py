@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import hptui_env, write_space
 
-from hptui.core.read import StudyReader, TrialRow
-from hptui.core.space import load_space
-from hptui.core.study import StudySettings, create_study
+from hptui.core.studies.reader import StudyReader, TrialRow
+from hptui.core.studies.settings import StudySettings, create_study
+from hptui.core.studies.space import load_space
 
 FAST_HEARTBEAT = ["--heartbeat", "1", "--grace", "3"]
 

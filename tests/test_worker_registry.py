@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import write_space
 
-from hptui.core.read import StudyReader
-from hptui.core.space import load_space
-from hptui.core.storage import engine
-from hptui.core.study import StudySettings, create_study
-from hptui.core.workers import (
+from hptui.core.studies.reader import StudyReader
+from hptui.core.studies.settings import StudySettings, create_study
+from hptui.core.studies.space import load_space
+from hptui.core.studies.storage import engine
+from hptui.core.workers.registry import (
     WorkerError,
     WorkerInfo,
     list_workers,

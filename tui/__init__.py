@@ -1,2 +1,2 @@
-"""hptui's Textual front end (the TUI). It reads studies through hptui.core's read API and
-holds no training or statistics logic of its own."""
+"""hptui's Textual front end (the console). It is handed a `Store` by `app.make_app` and
+reads and writes through it; it holds no SQL, training or statistics logic of its own."""

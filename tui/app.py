@@ -1,29 +1,32 @@
-"""The hptui console: a Textual app over a study storage.
+"""The hptui console: a Textual app over one study storage.
 
-The console only reads the storage (through `hptui.core.read`) and starts or signals worker
-processes (through `hptui.core.workers`); training never runs in its process. Every read runs
-in a thread worker, and closing the console never stops a worker.
+The app is handed a `Store` (`hptui.core.studies.store`): every read goes through it in a
+thread worker, and so does every write the console makes (marks, queued trials, new studies,
+a worker's stop request). Training never runs in this process: workers are started and
+signalled through `hptui.core.workers.registry`, and closing the console never stops one.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+from rich.segment import Segment
+from rich.style import Style
 from textual.app import App
 from textual.binding import Binding
+from textual.color import Color
+from textual.filter import Monochrome
 
-from hptui.core.read import StudyReader
-from hptui.core.storage import redact
+from hptui.core.studies.store import Store
 
-from .messages import ActionFailed
+from .messages import ActionFailed, ReportsWorkerErrors
 from .screens.help import HelpScreen
 from .screens.studies import StudiesScreen
+from .services import Services
 
 
-class HptuiApp(App[None]):
+class HptuiApp(ReportsWorkerErrors, App[None]):
     """Studies, workers, live training and trials, from the keyboard."""
 
     CSS_PATH = "app.tcss"
@@ -34,45 +37,25 @@ class HptuiApp(App[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(
-        self,
-        storage_url: str,
-        *,
-        study: str | None = None,
-        refresh_seconds: float = 0.3,
-        data_dir: str | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, services: Services, *, study: str | None = None) -> None:
         super().__init__()
-        self.clock = clock
-        self.storage_url = storage_url
+        self.services = services
         self.initial_study = study
-        self.refresh_seconds = refresh_seconds
-        self.data_dir = data_dir
-        self._reader: StudyReader | None = None
-        self._reader_lock = threading.Lock()
+        # With NO_COLOR, Textual's Monochrome filter reads `.color` of every segment's style,
+        # and the plots draw segments with no style at all: give those an empty one.
+        self._filters = [UnstyledSafe() if isinstance(f, Monochrome) else f for f in self._filters]
 
     @property
-    def storage_label(self) -> str:
-        """The storage as shown on screen: a password never is."""
-        return redact(self.storage_url)
+    def store(self) -> Store:
+        return self.services.store
 
-    def reader(self) -> StudyReader:
-        """The storage reader, opened on first use (call from a thread worker)."""
-        with self._reader_lock:
-            if self._reader is None:
-                self._reader = StudyReader(self.storage_url)
-            return self._reader
-
-    def use_storage(self, url: str) -> None:
+    def use_store(self, store: Store) -> None:
         """Read another storage from now on (the open-storage prompt)."""
-        with self._reader_lock:
-            self.storage_url = url
-            self._reader = None
-        self.sub_title = self.storage_label
+        self.services.store = store
+        self.sub_title = store.label
 
     def on_mount(self) -> None:
-        self.sub_title = self.storage_label
+        self.sub_title = self.store.label
         self.push_screen(StudiesScreen())
         if self.initial_study:
             from .screens.study import StudyScreen
@@ -80,6 +63,7 @@ class HptuiApp(App[None]):
             self.push_screen(StudyScreen(self.initial_study))
 
     def on_action_failed(self, message: ActionFailed) -> None:
+        """The one place errors are shown: a failed read, write or thread worker."""
         self.notify(f"{message.what}: {message.error}", severity="error", markup=False)
 
     def action_help(self) -> None:
@@ -87,8 +71,19 @@ class HptuiApp(App[None]):
             self.push_screen(HelpScreen(self.screen))
 
 
+class UnstyledSafe(Monochrome):
+    """Textual's monochrome filter, for segments without a style too."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        null = Style.null()
+        return super().apply(
+            [Segment(text, style or null, control) for text, style, control in segments],
+            background,
+        )
+
+
 def make_app(
-    storage_url: str,
+    store: Store,
     *,
     study: str | None = None,
     refresh_seconds: float = 0.3,
@@ -97,13 +92,12 @@ def make_app(
 ) -> HptuiApp:
     """The one factory of the console, used by the CLI and the tests (which pass a fixed
     `clock`, so ages and durations on screen are reproducible)."""
-    return HptuiApp(
-        storage_url, study=study, refresh_seconds=refresh_seconds, data_dir=data_dir, clock=clock
-    )
+    services = Services(store, refresh_seconds=refresh_seconds, data_dir=data_dir, clock=clock)
+    return HptuiApp(services, study=study)
 
 
-def storage_url_for(db: str | None, storage: str | None) -> str:
+def store_for(db: str | None, storage: str | None) -> Store:
     """`--db FILE` is a short form of `--storage sqlite:///FILE`."""
     if db:
-        return f"sqlite:///{Path(db).expanduser()}"
-    return storage or "sqlite:///runs.db"
+        return Store.for_file(db)
+    return Store(storage or "sqlite:///runs.db")

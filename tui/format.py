@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hptui.core.errors import first_line
+
 # Short column labels for the report's hyperparameters, so a table fits 80 columns.
 SHORT_NAMES = {
     "learning_rate": "lr",
@@ -82,6 +84,5 @@ def size(num_bytes: float | None) -> str:
 
 def error_line(exc: BaseException) -> str:
     """An unexpected error as one line (its type and first line), never a traceback or SQL."""
-    text = str(exc).strip()
-    first = text.splitlines()[0][:200] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    first = first_line(exc)
+    return f"{type(exc).__name__}: {first}" if first != type(exc).__name__ else first

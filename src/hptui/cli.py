@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from hptui import __version__
 
-# Kept in sync with hptui.core.study (a test checks); importing it here would slow --help.
+# Kept in sync with hptui.core.studies.settings (a test checks): importing it would slow --help.
 SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "gp")
 PRUNERS = ("none", "median", "successive-halving", "hyperband")
 OBJECTIVES = {"f1": "maximize", "accuracy": "maximize", "loss": "minimize"}
@@ -29,6 +29,7 @@ COMMANDS = {
     "export": ("hptui.commands.trials", "run_export"),
     "analyze": ("hptui.commands.analyze", "run_analyze"),
     "import-cards": ("hptui.commands.cards", "run_import_cards"),
+    "final": ("hptui.commands.final", "run_final"),
 }
 
 
@@ -36,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: what was wrong and where the help is, exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        from hptui.core.storage import redact
+        from hptui.core.studies.storage import redact
 
         self.exit(2, f"{self.prog}: error: {redact(message)} (see `{self.prog} --help`)\n")
 
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_study_commands(commands)
     _add_analysis_commands(commands)
+    _add_final_command(commands)
     _add_debug_flag(commands)
     return parser
 
@@ -104,17 +106,17 @@ def _add_console_options(parser: argparse.ArgumentParser) -> None:
 
 def _run_console(args: argparse.Namespace) -> int:
     from hptui.core.errors import HptuiError
-    from hptui.core.storage import check_url, redact
-    from hptui.tui.app import make_app, storage_url_for
+    from hptui.core.studies.storage import redact
+    from hptui.tui.app import make_app, store_for
 
-    url = storage_url_for(args.db, args.console_storage or os.environ.get("HPTUI_STORAGE"))
     try:
-        check_url(url)
+        store = store_for(args.db, args.console_storage or os.environ.get("HPTUI_STORAGE"))
     except HptuiError as exc:
         print(f"hptui: error: {redact(str(exc))}", file=sys.stderr)
         return 2
-    make_app(url, study=args.study, data_dir=args.console_data_dir).run()
-    return 0
+    app = make_app(store, study=args.study, data_dir=args.console_data_dir)
+    app.run()
+    return app.return_code or 0  # a crash inside the console is not a success
 
 
 def _add_debug_flag(commands: Any) -> None:
@@ -130,7 +132,7 @@ def _add_debug_flag(commands: Any) -> None:
 
 
 def _storage_option(parser: argparse.ArgumentParser) -> None:
-    from hptui.core.storage import redact
+    from hptui.core.studies.storage import redact
 
     default = os.environ.get("HPTUI_STORAGE", "sqlite:///runs.db")
     parser.add_argument(
@@ -155,6 +157,11 @@ def _add_study_commands(commands: Any) -> None:
         "--direction", choices=("maximize", "minimize"), help="default: from the objective"
     )
     create.add_argument("--seed", type=int, help="sampler seed, for reproducible studies")
+    create.add_argument(
+        "--seeds-per-config", type=int, default=1, metavar="K",
+        help="train each configuration with K seeds (K - 1 replicates queued as it starts; "
+        "each counts in the trial total)",
+    )  # fmt: skip
     _storage_option(create)
     listing = study_commands.add_parser("list", help="the studies in a storage")
     _storage_option(listing)
@@ -172,6 +179,7 @@ def _add_study_commands(commands: Any) -> None:
     rename.add_argument("name")
     rename.add_argument("new_name", metavar="NEW_NAME")
     _storage_option(rename)
+    _add_replicate_command(study_commands)
 
     worker = commands.add_parser(
         "worker", help="train a study's trials until it has N in total",
@@ -199,6 +207,11 @@ def _add_study_commands(commands: Any) -> None:
     trials.add_argument("--sort", metavar="COL", help="sort by a column (missing values last)")
     trials.add_argument("--desc", action="store_true", help="sort descending")
     trials.add_argument("--format", default="table", choices=("table", "csv", "json"))
+    trials.add_argument(
+        "--group", action="store_true",
+        help="one row per configuration (seed replicates together): n, mean ± sd, sorted "
+        "by the objective's mean, and the best by mean with its 95%% interval",
+    )  # fmt: skip
     _storage_option(trials)
 
     export = commands.add_parser("export", help="write a study's trials to a CSV or JSON file")
@@ -208,6 +221,27 @@ def _add_study_commands(commands: Any) -> None:
     target.add_argument("--json", metavar="FILE")
     export.add_argument("--force", action="store_true", help="replace an existing file")
     _storage_option(export)
+
+
+def _add_replicate_command(study_commands: Any) -> None:
+    """`hptui study replicate NAME (--trials 3,7 | --top N) --seeds K`."""
+    replicate = study_commands.add_parser(
+        "replicate", help="queue seed replicates of chosen trials: same parameters, new seeds",
+        description="Queue K trials per chosen trial with its parameters and training seeds "
+        "not yet used by its configuration; workers run them like any queued trial.",
+    )  # fmt: skip
+    replicate.add_argument("name")
+    chosen = replicate.add_mutually_exclusive_group(required=True)
+    chosen.add_argument(
+        "--trials", dest="trial_numbers", metavar="N,M", help="trial numbers, e.g. 3,7"
+    )
+    chosen.add_argument(
+        "--top", type=int, metavar="N", help="the N best COMPLETE trials, one per configuration"
+    )
+    replicate.add_argument(
+        "--seeds", type=int, default=3, metavar="K", help="seeds per trial, 1-100 (default 3)"
+    )
+    _storage_option(replicate)
 
 
 def _add_analysis_commands(commands: Any) -> None:
@@ -242,19 +276,35 @@ def _add_analysis_commands(commands: Any) -> None:
         "--n-eval", type=int, metavar="N",
         help="validation examples per trial: accuracy changes below 1/N are not findings",
     )  # fmt: skip
+    analyze.add_argument(
+        "--minimize", action="append", default=[], metavar="NAME",
+        help="this metric is lower-better (repeatable; default: the study's direction for its "
+        "objective, else loss, error, mse, cross_entropy, perplexity are lower-better)",
+    )  # fmt: skip
+    analyze.add_argument(
+        "--maximize", action="append", default=[], metavar="NAME",
+        help="this metric is higher-better, whatever its name (repeatable)",
+    )  # fmt: skip
+    analyze.add_argument(
+        "--importance", default="ped-anova", choices=("ped-anova", "fanova", "none"),
+        help="Optuna's parameter importance beside the fit, descriptive (default ped-anova, "
+        "what optuna-dashboard shows; fanova needs scikit-learn)",
+    )  # fmt: skip
     analyze.add_argument("--format", default="table", choices=("table", "json", "markdown"))
     analyze.add_argument("--plot", choices=("scatter", "heatmap", "parallel", "residuals"))
     analyze.add_argument(
         "--suggest-space", metavar="FILE.toml",
-        help="write the narrower space around the first metric's fitted optimum",
+        help="write the narrower space around the fitted optimum of the study's objective "
+        "(else the first metric); refused unless that fit is established (or --force)",
     )  # fmt: skip
     analyze.add_argument(
         "--enqueue-optimum", action="store_true",
-        help="queue the first metric's fitted optimum as a trial of the study",
+        help="queue the fitted optimum of the study's objective (else the first metric) as "
+        "a trial; refused unless that fit is established (or --force)",
     )  # fmt: skip
     analyze.add_argument(
         "--force", action="store_true",
-        help="replace an existing file; act on an optimum whose fit is not significant",
+        help="replace an existing file; act on an optimum whose fit is not established",
     )  # fmt: skip
     _storage_option(analyze)
 
@@ -278,6 +328,38 @@ def _add_analysis_commands(commands: Any) -> None:
     _storage_option(cards)
 
 
+def _add_final_command(commands: Any) -> None:
+    final = commands.add_parser(
+        "final", help="the held-out test, once: retrain a trial K times, score on test.tsv",
+        description="Retrain a COMPLETE trial's configuration with K seeds (its own first) "
+        "and score each retrain on the task's labelled test split, beside the trial's "
+        "validation figure. Results are stored apart from the trials: no sampler, best value "
+        "or analysis sees them. The test split is for one final look: a study whose test was "
+        "used for another trial is refused unless --again.",
+    )  # fmt: skip
+    final.add_argument("name")
+    final.add_argument("--trial", type=int, metavar="N", help="the trial to test")
+    final.add_argument(
+        "--seeds", type=int, default=3, metavar="K",
+        help="seeds the trial is tested with in total (default 3); more adds seeds",
+    )  # fmt: skip
+    final.add_argument(
+        "--again", action="store_true",
+        help="test although another trial of the study was tested (a selection again)",
+    )  # fmt: skip
+    final.add_argument("--show", action="store_true", help="print stored results; train nothing")
+    final.add_argument(
+        "--detach", action="store_true",
+        help="run in a new session (survives a closed terminal), log next to the database",
+    )  # fmt: skip
+    final.add_argument("--data-dir", metavar="DIR", help="GLUE-format task folder on this host")
+    final.add_argument("--device", help="cpu, cuda, cuda:N (default: the trial's)")
+    final.add_argument(
+        "--test-limit", type=int, metavar="N", help="score the first N test pairs only (demos)"
+    )
+    _storage_option(final)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -287,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Sub-commands that need an existing database: a mistyped --storage must not create one.
-NEEDS_DATABASE = {"worker", "enqueue", "delete", "rename"}
+NEEDS_DATABASE = {"worker", "enqueue", "delete", "rename", "final", "replicate"}
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -295,13 +377,13 @@ def run_command(args: argparse.Namespace) -> int:
     database that is not one, a file that cannot be read) is one line and exit status 2;
     anything else is one line saying it is a bug and exit status 1. `--debug` or
     HPTUI_DEBUG=1 adds the traceback. Passwords in URLs are never printed."""
-    from hptui.core.storage import redact
+    from hptui.core.studies.storage import redact
 
     label = " ".join(["hptui", args.command, getattr(args, "study_command", None) or ""]).strip()
     try:
         validate_args(args)
         if args.command in ("train", "worker") and "transformers" not in sys.modules:
-            from hptui.core.hub import go_offline_if_unreachable
+            from hptui.core.training.hub import go_offline_if_unreachable
 
             go_offline_if_unreachable()  # a missing model fails at once, not after retries
         module_name, function_name = COMMANDS[args.command]
@@ -318,7 +400,7 @@ def run_command(args: argparse.Namespace) -> int:
             traceback.print_exc()
         status, message = describe_failure(exc, getattr(args, "storage", None))
         if args.command == "worker":  # a full disk or read-only storage: the machine's fault
-            from hptui.core.worker_faults import unwritable
+            from hptui.core.workers.faults import unwritable
 
             fault = unwritable(exc, getattr(args, "storage", None))
             if fault is not None:
@@ -339,9 +421,9 @@ def _printable(message: str, limit: int = 2000) -> str:
 
 def validate_args(args: argparse.Namespace) -> None:
     """Checks every sub-command shares, before anything is opened or written."""
-    from hptui.core.config import check_device, check_sampler_seed, check_study_name
     from hptui.core.errors import ConfigError
-    from hptui.core.storage import check_existing_file, check_url, require_database
+    from hptui.core.studies.storage import check_existing_file, check_url, require_database
+    from hptui.core.training.config import check_device, check_sampler_seed, check_study_name
 
     # Names that will be created (or name a log file) must not be paths; names looked up
     # are taken as they are (plain Optuna may have made any), an unknown one is "no study".
@@ -368,18 +450,18 @@ def validate_args(args: argparse.Namespace) -> None:
 
 def describe_failure(exc: BaseException, storage_url: str | None) -> tuple[int, str]:
     """(exit status, one line) for an exception that reached the command line."""
-    from hptui.core.errors import HptuiError
+    from hptui.core.errors import HptuiError, first_line
 
     if isinstance(exc, HptuiError):
         return 2, str(exc)
     if storage_url and _is_database_error(exc):
-        from hptui.core.storage import _storage_error
+        from hptui.core.studies.storage import _storage_error
 
         return 2, str(_storage_error(storage_url, exc))
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         return 2, f"{where}{exc.strerror}"
-    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    first = first_line(exc, 300) if str(exc).strip() else ""
     return 1, (
         f"internal error ({type(exc).__name__}: {first}); this is a bug in hptui: "
         "run with --debug for the traceback and report it"

@@ -3,6 +3,7 @@ first, and their loss and F1 curves overlaid."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from rich.text import Text
@@ -14,22 +15,43 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 from textual_plot import HiResMode, PlotWidget
 
-from hptui.core.errors import HptuiError
+from hptui.core.studies.replicates import (
+    GROUP_METRICS,
+    ConfigGroup,
+    config_key,
+    group_rows,
+    key_params,
+)
 
 from ..format import cell, number, short
+from ..messages import ReportsWorkerErrors
+from ..services import services
 
 STYLES = ("green", "blue", "magenta", "yellow", "cyan", "red", "white")
 METRICS = ("accuracy", "f1", "loss", "precision", "recall", "duration_s")
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ReportsWorkerErrors, Screen[None]):
     BINDINGS = [Binding("escape", "back", "Back")]
 
-    def __init__(self, study: str, rows: list[dict[str, Any]], params: list[str]) -> None:
+    def __init__(
+        self,
+        study: str,
+        rows: list[dict[str, Any]],
+        params: list[str],
+        *,
+        population: list[dict[str, Any]] | None = None,
+        excluded: Collection[int] = (),
+    ) -> None:
         super().__init__()
         self.study = study
         self.rows = rows
         self.params = params
+        # Every trial of the study (the tab's rows): the compared trials' seed replicates
+        # are found among them, for mean ± sd rows under the metrics.
+        self.population = population or []
+        self.excluded = excluded
+        self.group_stats: list[ConfigGroup | None] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -67,15 +89,35 @@ class CompareScreen(Screen[None]):
         self.query_one("#compare-loss", PlotWidget).set_xlabel("epoch (training loss)")
         self.query_one("#compare-f1", PlotWidget).set_xlabel("epoch (validation f1)")
         self._load_curves()
+        if self.population:
+            self._load_groups()
 
-    @work(thread=True, exit_on_error=False)
-    def _load_curves(self) -> None:
-        reader = self.app.reader()  # type: ignore[attr-defined]
-        try:
-            curves = [reader.curve(int(row["_trial_id"])) for row in self.rows]
-        except HptuiError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+    @work(thread=True, exit_on_error=False, name="group the seed replicates")
+    def _load_groups(self) -> None:
+        """Each compared trial's configuration group (None when it has no replicates)."""
+        names = key_params(self.params)
+        groups = group_rows(self.population, names, exclude=self.excluded)
+        by_key = {config_key(g.params, names): g for g in groups}
+        found = [by_key.get(config_key(row, names)) for row in self.rows]
+        self.app.call_from_thread(self._show_groups, found)
+
+    def _show_groups(self, found: list[ConfigGroup | None]) -> None:
+        """Error bars: `0.884 ± 0.006 (n=3)` per metric for trials with 2+ seeds."""
+        self.group_stats = found
+        if not any(group is not None and group.n >= 2 for group in found):
             return
+        table = self.query_one(DataTable)
+        for metric in GROUP_METRICS:
+            cells = [
+                Text(group.summary(metric).describe() if group and group.n >= 2 else "–")
+                for group in found
+            ]
+            table.add_row(Text(f"  {short(metric)} ± sd"), *cells)
+
+    @work(thread=True, exit_on_error=False, name="read the curves")
+    def _load_curves(self) -> None:
+        store = services(self).store
+        curves = [store.curve(int(row["_trial_id"])) for row in self.rows]
         self.app.call_from_thread(self._plot, curves)
 
     def _plot(self, curves: list[Any]) -> None:

@@ -10,12 +10,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
 from hptui.core.errors import HptuiError
-from hptui.core.study import StudySettings
+from hptui.core.studies.settings import StudySettings
 
 from ..format import error_line
+from ..messages import ReportsWorkerErrors
+from ..services import services
 
 
-class EnqueueTrialScreen(ModalScreen[bool]):
+class EnqueueTrialScreen(ReportsWorkerErrors, ModalScreen[bool]):
     """Queues one configuration in the study (empty fields: Optuna samples them)."""
 
     BINDINGS = [
@@ -50,7 +52,7 @@ class EnqueueTrialScreen(ModalScreen[bool]):
         self.refresh_bindings()
 
     def _check(self) -> None:
-        from hptui.core.space_form import check_point_fields
+        from hptui.core.views.space_form import check_point_fields
 
         texts = {n: self.query_one(f"#point-{n}", Input).value for n in self.names}
         self.params, errors = check_point_fields(self.settings, self.study, texts)
@@ -70,11 +72,9 @@ class EnqueueTrialScreen(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _enqueue(self, params: dict[str, object]) -> None:
-        from hptui.core.study import enqueue
-
         app = self.app
         try:
-            enqueue(self.study, app.storage_url, params)  # type: ignore[attr-defined]
+            services(self).store.enqueue(self.study, params)
         except HptuiError as exc:
             app.call_from_thread(self.query_one("#point-error", Static).update, str(exc))
             return

@@ -14,8 +14,10 @@ from textual.widgets import Footer, Input, Static
 
 from hptui.core.errors import HptuiError
 
+from ..messages import ReportsWorkerErrors
 
-class ExportScreen(ModalScreen[str]):
+
+class ExportScreen(ReportsWorkerErrors, ModalScreen[str]):
     """Writes CSV (or JSON for a .json name) through the core exporter."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -72,7 +74,7 @@ class ExportScreen(ModalScreen[str]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _write(self, path: Path, overwrite: bool) -> None:
-        from hptui.core.export import to_csv, to_json, write_file
+        from hptui.core.studies.export import to_csv, to_json, write_file
 
         text = to_json(self.rows) if path.suffix.lower() == ".json" else to_csv(self.rows)
         try:

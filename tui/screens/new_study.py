@@ -8,15 +8,15 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from hptui.core.errors import HptuiError
-from hptui.core.space_form import row_names
-from hptui.core.study import StudySettings
+from hptui.core.studies.settings import StudySettings
+from hptui.core.views.space_form import row_names
 
-from ..format import error_line
+from ..messages import ReportsWorkerErrors
+from ..services import services
 from ..widgets.space.form import SpaceForm
 
 
-class NewStudyScreen(Screen[str]):
+class NewStudyScreen(ReportsWorkerErrors, Screen[str]):
     """Dismisses with the new study's name once the core has created it; create stays
     disabled while any field of the form is wrong."""
 
@@ -64,19 +64,10 @@ class NewStudyScreen(Screen[str]):
             return
         self._create(form.study_name, form.settings)
 
-    @work(thread=True, exclusive=True, group="create", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="create", exit_on_error=False, name="create the study")
     def _create(self, name: str, settings: StudySettings) -> None:
-        from hptui.core.study import create_study
-
         app = self.app
-        try:
-            _study, created = create_study(name, settings, app.storage_url)  # type: ignore[attr-defined]
-        except HptuiError as exc:
-            app.call_from_thread(app.notify, str(exc), severity="error", markup=False)
-            return
-        except Exception as exc:
-            app.call_from_thread(app.notify, error_line(exc), severity="error", markup=False)
-            return
+        created = services(self).store.create_study(name, settings)
         said = "created" if created else "exists with these settings"
         app.call_from_thread(app.notify, f"study {name!r} {said}", markup=False)
         app.call_from_thread(self.dismiss, name)

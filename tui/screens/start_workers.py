@@ -11,8 +11,12 @@ from textual.widgets import Footer, Input, Label, Static
 
 from hptui.core.errors import HptuiError
 
+from ..format import error_line
+from ..messages import ReportsWorkerErrors
+from ..services import services
 
-class StartWorkersScreen(ModalScreen[int]):
+
+class StartWorkersScreen(ReportsWorkerErrors, ModalScreen[int]):
     """Starts N detached workers for a study; they outlive the console."""
 
     BINDINGS = [
@@ -65,20 +69,17 @@ class StartWorkersScreen(ModalScreen[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _start(self, count: int, trials: int, device: str | None) -> None:
-        from hptui.core.workers import start_workers
-
         app = self.app
+        given = services(self)
         try:
-            started = start_workers(
-                app.storage_url,  # type: ignore[attr-defined]
-                self.study,
-                count,
-                trials,
-                device=device,
-                data_dir=app.data_dir,  # type: ignore[attr-defined]
+            started = given.store.start_workers(
+                self.study, count, trials, device=device, data_dir=given.data_dir
             )
         except HptuiError as exc:
             app.call_from_thread(self.query_one("#start-error", Static).update, str(exc))
+            return
+        except Exception as exc:  # said under the form, never lost
+            app.call_from_thread(self.query_one("#start-error", Static).update, error_line(exc))
             return
         pids = ", ".join(str(w.pid) for w in started)
         app.call_from_thread(app.notify, f"started {len(started)} worker(s): pid {pids}")

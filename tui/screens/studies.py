@@ -13,13 +13,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from hptui.core.errors import HptuiError
+from hptui.core.studies.store import Store
 
 from ..format import error_line
-from ..messages import ActionFailed
+from ..messages import ReportsWorkerErrors
+from ..services import services
 from ..widgets.studies.tables import StudiesTable, WorkersTable
 
 
-class StudiesScreen(Screen[None]):
+class StudiesScreen(ReportsWorkerErrors, Screen[None]):
     """Studies with their counts, best value and rate; workers with their heartbeats."""
 
     BINDINGS = [
@@ -49,7 +51,7 @@ class StudiesScreen(Screen[None]):
         self.query_one("#storage-problem").display = False
         self.refresh_data()
         # Once a second (never more often than the app's refresh: tests slow it to a stop).
-        self.set_interval(max(1.0, self.app.refresh_seconds), self.refresh_data)  # type: ignore[attr-defined]
+        self.set_interval(max(1.0, services(self).refresh_seconds), self.refresh_data)
 
     @work(thread=True, group="studies", exit_on_error=False)
     def refresh_data(self) -> None:
@@ -61,14 +63,11 @@ class StudiesScreen(Screen[None]):
             self._reading.release()
 
     def _refresh_data(self) -> None:
-        from hptui.core.read_light import study_rates
-        from hptui.core.workers import list_workers
-
+        store = services(self).store
         try:
-            reader = self.app.reader()  # type: ignore[attr-defined]
-            studies = reader.studies()
-            rates = study_rates(reader)
-            workers = list_workers(reader.url, include_exited=False)
+            studies = store.studies()
+            rates = store.study_rates()
+            workers = store.workers()
         except HptuiError as exc:
             self.app.call_from_thread(self._show_problem, str(exc))
             return
@@ -81,14 +80,14 @@ class StudiesScreen(Screen[None]):
         problem = self.query_one("#storage-problem", Static)
         if not studies:
             problem.update(
-                f"No studies in {self.app.storage_label} yet.  "  # type: ignore[attr-defined]
+                f"No studies in {services(self).store.label} yet.  "
                 "Press n to create one, o to open another storage."
             )
             problem.display = True
         else:
             problem.display = False
         self.query_one(StudiesTable).show(studies, rates, workers)
-        self.query_one(WorkersTable).show(workers, self.app.clock())  # type: ignore[attr-defined]
+        self.query_one(WorkersTable).show(workers, services(self).clock())
 
     def _show_problem(self, text: str) -> None:
         problem = self.query_one("#storage-problem", Static)
@@ -140,15 +139,9 @@ class StudiesScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(question), answered)
 
-    @work(thread=True, group="actions", exit_on_error=False)
+    @work(thread=True, group="actions", exit_on_error=False, name="stop worker")
     def _stop_worker(self, worker_id: int) -> None:
-        from hptui.core.workers import request_stop
-
-        try:
-            request_stop(self.app.storage_url, worker_id)  # type: ignore[attr-defined]
-        except HptuiError as exc:
-            self.post_message(ActionFailed("stop worker", str(exc)))
-            return
+        services(self).store.request_stop(worker_id)
         self.app.call_from_thread(
             self.notify, f"stop requested: worker {worker_id} stops after its current step"
         )
@@ -171,7 +164,9 @@ class StudiesScreen(Screen[None]):
 
         def chosen(url: str | None) -> None:
             if url:
-                self.app.use_storage(url)  # type: ignore[attr-defined]
+                given = services(self)
+                given.store = Store(url)
+                self.app.sub_title = given.store.label
                 self.refresh_data()
 
         self.app.push_screen(OpenStorageScreen(), chosen)

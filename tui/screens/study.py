@@ -46,15 +46,34 @@ class StudyScreen(Screen[None]):
         self.sub_title = self.study
 
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "space":
+        """Whichever way a tab was shown (its key, a click, the tab bar), focus moves into
+        it: a pane's keys work at once, and focus never stays behind in a hidden tab (from
+        where Textual would switch back to it)."""
+        tab = event.pane.id
+        if tab == "space":
             await self.query_one(SpacePane).activate()  # built on first view
+        self.call_after_refresh(self._focus_tab, tab)
+
+    def _focus_tab(self, tab: str | None) -> None:
+        targets = {
+            "live": "#live-cards",
+            "trials": "#trials-grid",
+            "space": "#space-rows",  # the form, not a field: digits still switch tabs
+            "analysis": "#analysis-body",
+        }
+        found = self.query(targets.get(tab or "", "#live-cards"))
+        if found:
+            found.first().focus()
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
-        if tab == "trials":
-            self.query_one("#trials-grid").focus()
-        if tab == "analysis":
-            self.query_one(AnalysisPane).focus_body()
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == tab:
+            self._focus_tab(tab)  # already shown: still bring focus back to it
+            return
+        # Let go of the focus first: left on a widget of the tab being hidden, Textual would
+        # move it to another focusable widget, and the tabs follow focus back.
+        self.set_focus(None)
+        tabs.active = tab
 
     def action_back(self) -> None:
         self.app.pop_screen()

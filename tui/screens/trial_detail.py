@@ -16,12 +16,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual_plot import HiResMode, PlotWidget
 
-from hptui.core.errors import HptuiError
+from hptui.core.studies import attrs
 
 from ..format import cell, duration, number, size
+from ..messages import ReportsWorkerErrors
+from ..services import services
 
 
-class TrialDetailScreen(Screen[None]):
+class TrialDetailScreen(ReportsWorkerErrors, Screen[None]):
     BINDINGS = [Binding("escape", "back", "Back")]
 
     def __init__(self, study: str, row: dict[str, Any]) -> None:
@@ -33,6 +35,9 @@ class TrialDetailScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="detail"):
             yield Static(self._summary(), id="detail-summary")
+            final = Static("", id="detail-final", markup=False)
+            final.display = False  # shown when the trial has held-out test results
+            yield final
             with Horizontal(id="detail-plots"):
                 yield PlotWidget(id="detail-loss")
                 yield PlotWidget(id="detail-evals")
@@ -45,9 +50,10 @@ class TrialDetailScreen(Screen[None]):
         self.query_one("#detail-loss", PlotWidget).set_xlabel("epoch (training loss)")
         self.query_one("#detail-evals", PlotWidget).set_xlabel("epoch (validation)")
         self._load_curve()
+        self._load_final_tests()
 
     def _summary(self) -> Table:
-        row, attrs = self.row, self.row.get("_user_attrs", {})
+        row, user = self.row, self.row.get("_user_attrs", {})
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
@@ -57,23 +63,23 @@ class TrialDetailScreen(Screen[None]):
             ("accuracy / f1 / loss", _numbers(row, ("accuracy", "f1", "loss"))),
             ("precision / recall", _numbers(row, ("precision", "recall"))),
             ("duration", duration(row.get("duration_s"))),
-            ("seed", number(attrs.get("hptui.seed"))),
-            ("host / device", f"{cell(attrs.get('hptui.host', '–'))} / "
-                              f"{cell(attrs.get('hptui.device', '–'))}"),
-            ("examples/s", number(attrs.get("hptui.examples_per_s"))),
-            ("peak memory", size(attrs.get("hptui.peak_memory_bytes"))),
-            ("versions", cell(_versions(attrs.get("hptui.versions")))),
+            ("seed", number(user.get(attrs.SEED))),
+            ("host / device", f"{cell(user.get(attrs.HOST, '–'))} / "
+                              f"{cell(user.get(attrs.DEVICE, '–'))}"),
+            ("examples/s", number(user.get(attrs.EXAMPLES_PER_S))),
+            ("peak memory", size(user.get(attrs.PEAK_MEMORY_BYTES))),
+            ("versions", cell(_versions(user.get(attrs.VERSIONS)))),
         ]  # fmt: skip
         for key, value in lines:
             table.add_row(key, Text(str(value)))
         return table
 
     def _config(self) -> Text:
-        from hptui.core.live import reproduce_command
-        from hptui.core.read import TrialRow
+        from hptui.core.studies.reader import TrialRow
+        from hptui.core.views.live import reproduce_command
 
-        attrs = self.row.get("_user_attrs", {})
-        config = attrs.get("hptui.config")
+        user = self.row.get("_user_attrs", {})
+        config = user.get(attrs.CONFIG)
         text = Text()
         text.append("config\n", style="bold")
         if isinstance(config, dict):
@@ -83,7 +89,7 @@ class TrialDetailScreen(Screen[None]):
             text.append("  (not recorded: the trial has not started)\n")
         probe = TrialRow(
             trial_id=0, number=self.row["number"], state="", params={}, metrics={},
-            value=None, started=None, completed=None, reason=None, user_attrs=attrs,
+            value=None, started=None, completed=None, reason=None, user_attrs=user,
         )  # fmt: skip
         command = reproduce_command(probe)
         if command:
@@ -91,13 +97,9 @@ class TrialDetailScreen(Screen[None]):
             text.append(f"  {command}\n")
         return text
 
-    @work(thread=True, exit_on_error=False)
+    @work(thread=True, exit_on_error=False, name="read the curve")
     def _load_curve(self) -> None:
-        try:
-            curve = self.app.reader().curve(int(self.row["_trial_id"]))  # type: ignore[attr-defined]
-        except HptuiError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
-            return
+        curve = services(self).store.curve(int(self.row["_trial_id"]))
         self.app.call_from_thread(self._plot, curve.steps, curve.evals)
 
     def _plot(self, steps: list[dict[str, Any]], evals: list[dict[str, Any]]) -> None:
@@ -116,6 +118,23 @@ class TrialDetailScreen(Screen[None]):
                     ex, ys = [ex[0] - 0.05, ex[0] + 0.05], ys * 2
                 plot.plot(ex, ys, line_style=style, hires_mode=HiResMode.BRAILLE, label=metric)
         plot.show_legend()
+
+    @work(thread=True, exit_on_error=False, name="read the final tests")
+    def _load_final_tests(self) -> None:
+        from hptui.core.studies.final_tests import row_line, summary_lines
+
+        summary = services(self).store.final_summary(self.study, int(self.row["number"]))
+        if summary is None:
+            return
+        lines = ["held-out test (hptui final)"]
+        lines += [f"  {row_line(row)}" for row in summary.rows]
+        lines += summary_lines(summary)
+        self.app.call_from_thread(self._show_final, "\n".join(lines))
+
+    def _show_final(self, text: str) -> None:
+        final = self.query_one("#detail-final", Static)
+        final.update(text)
+        final.display = True
 
     def action_back(self) -> None:
         self.app.pop_screen()

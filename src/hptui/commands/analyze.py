@@ -1,5 +1,5 @@
 """`hptui analyze`: coefficient tables, the trade-off table and advice, as text, JSON or
-markdown, with optional plotext plots. All numbers come from hptui.core.analysis; the text,
+markdown, with optional plotext plots. All numbers come from hptui.core.analysis.analyze; the text,
 the trade-off table and the JSON all render the same findings."""
 
 from __future__ import annotations
@@ -10,8 +10,15 @@ import math
 import sys
 from typing import Any
 
-from hptui.core.analysis import Analysis, AnalysisOptions, analyze, parse_numbers, parse_params
+from hptui.core.analysis.analyze import (
+    Analysis,
+    AnalysisOptions,
+    analyze,
+    parse_numbers,
+    parse_params,
+)
 from hptui.core.errors import HptuiError
+from hptui.core.studies.store import Store
 
 
 def _relative_to(text: str | None) -> int | str | None:
@@ -41,16 +48,21 @@ def run_analyze(args: argparse.Namespace) -> int:
         include_excluded=args.include_excluded,
         log=tuple(n for item in args.log for n in parse_params(item)),
         n_eval=args.n_eval,
+        minimize=_names(getattr(args, "minimize", None)),
+        maximize=_names(getattr(args, "maximize", None)),
+        importance=_importance(getattr(args, "importance", "ped-anova")),
     )
-    analysis = analyze(options, study=args.name, storage_url=args.storage, csv_path=args.from_csv)
-    # Refuse before printing anything: a refused action writes nothing.
-    metric = options.metrics[0]
+    store = Store(args.storage) if args.name and not args.from_csv else None
+    analysis = analyze(options, study=args.name, store=store, csv_path=args.from_csv)
+    # Refuse before printing anything: a refused action writes nothing. The action's metric
+    # is the study's objective when it was fitted, so the narrow space keeps the objective.
+    metric = analysis.action_metric
     space = analysis.suggested_space(metric, force=args.force) if args.suggest_space else None
     queued = None
     if args.enqueue_optimum:
-        from hptui.core.analysis import optimum_trial
+        from hptui.core.analysis.analyze import plan_queue
 
-        queued = optimum_trial(analysis, metric, force=args.force)
+        queued = plan_queue(analysis, metric, force=args.force)
     if args.format == "json":
         sys.stdout.write(json.dumps(analysis.to_json(), indent=2, default=_plain) + "\n")
     elif args.format == "markdown":
@@ -62,17 +74,28 @@ def run_analyze(args: argparse.Namespace) -> int:
 
         draw_plots(analysis, args.plot)
     if space is not None:
-        from hptui.core.export import write_file
+        from hptui.core.studies.export import write_file
 
         header = f"# Narrower space around the fitted {metric} optimum of {analysis.source}\n"
+        direction = analysis.directions.get(metric)
+        if direction is not None:
+            header += f"# objective: {metric}, {direction.describe()}\n"
         path = write_file(args.suggest_space, header + space.to_toml(), overwrite=args.force)
-        print(f"wrote the suggested space to {path}", file=sys.stderr)
-    if queued is not None:
-        from hptui.core.study import enqueue
-
-        enqueue(args.name, args.storage, queued)
-        print(f"queued the fitted {metric} optimum as a trial: {queued}", file=sys.stderr)
+        print(f"wrote the suggested space around the {metric} optimum to {path}", file=sys.stderr)
+    if queued is not None and store is not None:
+        store.enqueue(args.name, queued.params)
+        print(f"queued the fitted {metric} optimum as a trial: {queued.params}", file=sys.stderr)
+        for note in queued.notes:
+            print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _names(items: list[str] | None) -> tuple[str, ...]:
+    return tuple(n for item in items or [] for n in parse_params(item))
+
+
+def _importance(value: str | None) -> str | None:
+    return None if value in (None, "none") else value
 
 
 def _plain(value: Any) -> Any:
@@ -82,6 +105,8 @@ def _plain(value: Any) -> Any:
 def fmt(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "−inf"
     if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
         return f"{value:.{digits - 1}e}"
     return f"{value:.{digits}f}"
@@ -97,6 +122,7 @@ def summary_line(analysis: Analysis, metric: str) -> str:
     r = analysis.results[metric]
     what = f"{metric} − baseline (trial {r.relative_to})" if r.relative_to is not None else metric
     left = ", ".join(f"{n} {k}" for k, n in r.left_out.items())
+    lof = f", lack-of-fit p {fmt_p(r.lack_of_fit.p)}" if r.lack_of_fit is not None else ""
     return (
         f"{what} ~ {r.model} in {', '.join(r.params)} ({r.mode}"
         + (f", log10: {', '.join(r.log_params)}" if r.log_params else "")
@@ -104,8 +130,9 @@ def summary_line(analysis: Analysis, metric: str) -> str:
         + f"): n = {r.n} of {r.total}"
         + (f" ({left} left out)" if left else "")
         + (
-            f", R² {fmt(r.r2, 3)}, adj. R² {fmt(r.adj_r2, 3)}, F-test p {fmt_p(r.f_pvalue)}, "
-            f"AIC {fmt(r.aic, 1)}, cond. {fmt(r.condition_number, 2)}"
+            f", R² {fmt(r.r2, 3)}, adj. R² {fmt(r.adj_r2, 3)}, pred. R² (LOO) {fmt(r.q2, 3)}, "
+            f"F-test p {fmt_p(r.f_pvalue)}{lof}, AIC {fmt(r.aic, 1)}, "
+            f"cond. {fmt(r.condition_number, 2)}"
             if r.fitted
             else ""
         )
@@ -141,6 +168,9 @@ def print_tables(analysis: Analysis) -> None:
             style = "bold" if t.p < alpha and t.term != "const" else ""
             table.add_row(*_coef_cells(t), style=style)
         console.print(table)
+        console.print(
+            f"[dim](bold: p < {alpha:g} on its own; what is established is said under advice)[/]"
+        )
     if analysis.advice.trade_offs:
         console.print()
         table = Table("term", *analysis.results, "verdict", title="where the metrics agree",
@@ -150,16 +180,33 @@ def print_tables(analysis: Analysis) -> None:
             table.add_row(row["term"], *cells, row["verdict"])
         console.print(table)
         console.print(TRADE_LEGEND, markup=False)
+    if analysis.importance:
+        console.print()
+        for line in importance_lines(analysis):
+            console.print(line, markup=False)
     console.print()
     console.print("[bold]advice[/]")
     for line in analysis.advice.lines():
         console.print(line, markup=False)
 
 
+def importance_lines(analysis: Analysis) -> list[str]:
+    """Optuna's importance per metric, marked descriptive (what optuna-dashboard shows)."""
+    if not analysis.importance:
+        return []
+    out = [f"importance, descriptive (no test, no direction): {analysis.importance_evaluator}"]
+    for metric, shares in analysis.importance.items():
+        cells = ", ".join(f"{name} {share:.2f}" for name, share in shares.items())
+        out.append(f"  {metric}: {cells}")
+    out += [f"  note: {note}" for note in analysis.importance_notes]
+    return out
+
+
 TRADE_LEGEND = (
     "(each cell: the finding's change over the observed range, others at their centre; "
-    "* stated (significant, possible, above resolution and noise); better/worse account for "
-    "loss being lower-better)"
+    "* established (its fit established, Holm p < alpha over every contrast, possible, "
+    "above resolution and seed noise); no *: not established; better/worse follow each "
+    "metric's direction)"
 )
 
 
@@ -200,5 +247,7 @@ def markdown(analysis: Analysis) -> str:
             cells = [trade_cell(row["cells"].get(m)) for m in analysis.results]
             out.append(f"| `{row['term']}` | " + " | ".join(cells) + f" | {row['verdict']} |")
         out += ["", TRADE_LEGEND, ""]
+    if analysis.importance:
+        out += ["## Importance (descriptive)", "", "```", *importance_lines(analysis), "```", ""]
     out += ["## Advice", "", "```", *analysis.advice.lines(), "```", ""]
     return "\n".join(out)

@@ -1,4 +1,4 @@
-"""`hptui analyze --plot KIND`: terminal plots of the data `hptui.core.plots` computes.
+"""`hptui analyze --plot KIND`: terminal plots of the data `hptui.core.analysis.plots` computes.
 
 plotext changed its API completely in 6.0 (one `plotext.figure` object with signals instead
 of module-level `scatter`/`plot`/`clear_figure`); `_draw_xy` speaks both, so the pin can be
@@ -13,14 +13,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from hptui.core.analysis import Analysis
+from hptui.core.analysis.analyze import Analysis
 
 Series = tuple[Sequence[float], Sequence[float], str, str]  # x, y, label, "points" | "line"
 
 
 def draw_plots(analysis: Analysis, kind: str) -> None:
     """Draw `kind` (scatter, heatmap, parallel, residuals) for every fitted metric."""
-    from hptui.core import plots
+    from hptui.core.analysis import plots
 
     table = analysis.table
     metrics = list(analysis.results)
@@ -62,7 +62,7 @@ def draw_plots(analysis: Analysis, kind: str) -> None:
 
 def _draw_fit_panel(panel: dict[str, Any], result: Any) -> None:
     """Trials, the fitted curve (others at their centre) and its 95% confidence band."""
-    from hptui.core.plots import curve_data
+    from hptui.core.analysis.plots import curve_data
 
     log = bool(panel["log"])
     scale = (lambda v: math.log10(v)) if log else (lambda v: v)

@@ -9,8 +9,8 @@ from hptui.core.errors import HptuiError
 
 
 def run_import_cards(args: argparse.Namespace) -> int:
-    from hptui.core.card_import import import_cards
-    from hptui.core.model_cards import parse_cards
+    from hptui.core.cards.parse import parse_cards
+    from hptui.core.studies.store import Store
 
     root = Path(args.directory)
     if not root.is_dir():
@@ -18,8 +18,8 @@ def run_import_cards(args: argparse.Namespace) -> int:
     records = parse_cards(root)
     filters = {key: getattr(args, key, None) for key in ("task", "dataset", "base_model",
                                                          "architecture")}  # fmt: skip
-    report = import_cards(
-        records, args.study, args.storage, objective=args.objective, filters=filters
+    report = Store(args.storage).import_cards(
+        records, args.study, objective=args.objective, filters=filters
     )
     for line in report.lines():
         print(line)

@@ -12,15 +12,16 @@ import sys
 from typing import Any
 
 from hptui.core.errors import ConfigError, HptuiError
-from hptui.core.space import load_space
-from hptui.core.storage import redact
-from hptui.core.study import OBJECTIVES, StudySettings, create_study, enqueue
+from hptui.core.studies.settings import OBJECTIVES, StudySettings
+from hptui.core.studies.space import load_space
+from hptui.core.studies.storage import redact
+from hptui.core.studies.store import Store
 
 
 def run_study(args: argparse.Namespace) -> int:
     actions = {
         "create": _create, "list": _list, "enqueue": _enqueue,
-        "delete": _delete, "rename": _rename,
+        "delete": _delete, "rename": _rename, "replicate": _replicate,
     }  # fmt: skip
     if args.study_command not in actions:
         raise ConfigError("study", f"expected one of {', '.join(actions)}")
@@ -36,9 +37,10 @@ def _create(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         pruner=args.pruner,
         seed=args.seed,
+        seeds_per_config=getattr(args, "seeds_per_config", 1),
     )
     queued: list[int] = []
-    _study, created = create_study(args.name, settings, args.storage, on_queued=queued.append)
+    created = Store(args.storage).create_study(args.name, settings, on_queued=queued.append)
     verb = "created" if created else "exists (same settings)"
     grid = ""
     if queued:
@@ -48,7 +50,9 @@ def _create(args: argparse.Namespace) -> int:
         f"study {args.name!r} {verb} in {redact(args.storage)}: {len(space.params)} "
         f"parameter(s), {settings.sampler} sampler, {settings.pruner} pruner, "
         f"{settings.direction} {settings.objective}" + grid
-    )
+        + (f"; {settings.seeds_per_config} seeds per configuration"
+           if settings.seeds_per_config > 1 else "")
+    )  # fmt: skip
     print(f"next: hptui worker {_quoted(args.name)} --trials N --detach" + _storage_flag(args))
     return 0
 
@@ -58,15 +62,13 @@ def _list(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from hptui.core.read import StudyReader
-
     table = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False)
     table.add_column("study", overflow="fold", min_width=12)  # names wrap, never cut
     for header in ("objective", "sampler"):
         table.add_column(header, no_wrap=True, min_width=len(header))
     for header in ("done", "pruned", "failed", "running", "queued", "best", "trial"):
         table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
-    for info in StudyReader(args.storage).studies():
+    for info in Store(args.storage).studies():
         s = info.settings
         counts = info.counts
         table.add_row(
@@ -88,15 +90,14 @@ def _enqueue(args: argparse.Namespace) -> int:
         if not sep:
             raise ConfigError(pair, "expected key=value, e.g. learning_rate=3e-5")
         params[key.strip()] = _parse_value(raw.strip())
-    enqueue(args.name, args.storage, params)
+    Store(args.storage).enqueue(args.name, params)
     print(f"queued a trial in {args.name!r}: {params}")
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from hptui.core.manage import delete_study, study_size
-
-    size = study_size(args.storage, args.name)
+    store = Store(args.storage)
+    size = store.study_size(args.name)
     what = f"study {args.name!r} and its {size.trials} trial(s)"
     if size.running:
         what += f" ({size.running} running: their workers will fail)"
@@ -107,16 +108,37 @@ def _delete(args: argparse.Namespace) -> int:
         if answer != args.name:
             print("not deleted")
             return 1
-    deleted = delete_study(args.storage, args.name)
+    deleted = store.delete_study(args.name)
     print(f"deleted study {args.name!r} and its {deleted} trial(s)")
     return 0
 
 
 def _rename(args: argparse.Namespace) -> int:
-    from hptui.core.manage import rename_study
-
-    rename_study(args.storage, args.name, args.new_name)
+    Store(args.storage).rename_study(args.name, args.new_name)
     print(f"renamed study {args.name!r} to {args.new_name!r}")
+    return 0
+
+
+def _replicate(args: argparse.Namespace) -> int:
+    """Queue seed replicates and print each trial with the seeds queued for it."""
+    from hptui.core.studies.replicates import check_seed_count, parse_trial_numbers
+
+    seeds = check_seed_count(args.seeds)
+    store = Store(args.storage)
+    if args.top is not None:
+        numbers = store.best_trials(args.name, args.top)
+    else:
+        numbers = parse_trial_numbers(args.trial_numbers)
+    plans = store.replicate(args.name, numbers, seeds)
+    total = sum(len(plan.seeds) for plan in plans)
+    print(f"queued {total} seed replicate(s) in {args.name!r}:")
+    for plan in plans:
+        print(f"  trial {plan.number}: seeds {', '.join(str(s) for s in plan.seeds)}")
+    count = store.study(args.name).total
+    print(
+        f"next: hptui worker {_quoted(args.name)} --trials N --detach" + _storage_flag(args)
+        + f" (N counts every trial of the study: {count} with these)"
+    )  # fmt: skip
     return 0
 
 
@@ -134,7 +156,7 @@ def _quoted(name: str) -> str:
 
 
 def _storage_flag(args: argparse.Namespace) -> str:
-    from hptui.core.storage import DEFAULT_STORAGE
+    from hptui.core.studies.storage import DEFAULT_STORAGE
 
     if args.storage == DEFAULT_STORAGE:
         return ""

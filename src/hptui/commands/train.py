@@ -9,8 +9,8 @@ import sys
 import threading
 from typing import Any
 
-from hptui.core.config import TrainConfig, field_help, load_config
-from hptui.core.events import EvalEvent, StepEvent, TrainCallbacks, TrainResult
+from hptui.core.training.config import TrainConfig, field_help, load_config
+from hptui.core.training.events import EvalEvent, StepEvent, TrainCallbacks, TrainResult
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -46,7 +46,7 @@ def _emit(payload: dict[str, Any]) -> None:
 
 
 def _train_json(config: TrainConfig, stop: threading.Event) -> TrainResult:
-    from hptui.core.trainer import Trainer
+    from hptui.core.training.trainer import Trainer
 
     callbacks = TrainCallbacks(
         on_step=lambda event: _emit(event.to_dict()),
@@ -71,8 +71,8 @@ def _train_rich(config: TrainConfig, stop: threading.Event) -> TrainResult:
     )
     from rich.text import Text
 
-    from hptui.core.models import describe_model
-    from hptui.core.trainer import Trainer
+    from hptui.core.training.models import describe_model
+    from hptui.core.training.trainer import Trainer
 
     console = Console(stderr=True)
     with console.status(Text(f"loading {config.model} ({describe_model(config.model)}) and data")):
@@ -137,7 +137,7 @@ def _print_summary(result: TrainResult) -> None:
             *(f"{m[k]:.4f}" for k in ("loss", "accuracy", "f1", "precision", "recall")),
         )
     console.print(table)
-    from hptui.core.metrics import one_class_note
+    from hptui.core.training.metrics import one_class_note
 
     note = one_class_note(result.metrics)
     if note:

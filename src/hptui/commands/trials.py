@@ -8,20 +8,31 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hptui.core.export import check_target, flat_rows, sort_rows, to_csv, to_json, write_file
-from hptui.core.read import StudyReader
+from hptui.core.studies.export import (
+    check_target,
+    sort_rows,
+    to_csv,
+    to_json,
+    write_file,
+)
+from hptui.core.studies.store import Store
+
+if TYPE_CHECKING:
+    from hptui.core.studies.replicates import GroupedTrials
 
 
 def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The study's trials, read with read access only: a read never writes (the flat
     `hptui_trials` table is kept by the writers, and lost workers are failed by workers)."""
-    return flat_rows(StudyReader(args.storage), args.name)
+    return Store(args.storage).flat_rows(args.name)
 
 
 def run_trials(args: argparse.Namespace) -> int:
     column = f"-{args.sort}" if args.sort and args.desc else args.sort
+    if getattr(args, "group", False):
+        return _run_grouped(args, column)
     rows = sort_rows(_rows(args), column)
     if args.format == "csv":
         sys.stdout.write(to_csv(rows))
@@ -40,6 +51,62 @@ def run_export(args: argparse.Namespace) -> int:
     path = write_file(target, text, overwrite=args.force)
     print(f"wrote {len(rows)} trial(s) of {args.name!r} to {path}")
     return 0
+
+
+def _run_grouped(args: argparse.Namespace, column: str | None) -> int:
+    """`hptui trials NAME --group`: one row per configuration, best mean first, then the
+    best by mean with its interval (CSV and JSON: every number at full precision)."""
+    grouped = Store(args.storage).config_groups(args.name)
+    rows = sort_rows(grouped.table(), column)
+    if args.format == "csv":
+        sys.stdout.write(to_csv(rows))
+    elif args.format == "json":
+        sys.stdout.write(to_json(rows))
+    else:
+        _print_groups(grouped, column)
+    return 0
+
+
+def _print_groups(grouped: GroupedTrials, column: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from hptui.core.studies.replicates import GROUP_METRICS
+
+    console = Console()
+    if not grouped.groups:
+        console.print(Text(f"study {grouped.study!r} has no trials yet"))
+        return
+    order = [g.label for g in grouped.groups]
+    if column:  # --sort COL: the table's order, by the grouped rows' columns
+        order = [str(r["config"]) for r in sort_rows(grouped.table(), column)]
+    by_label = {g.label: g for g in grouped.groups}
+    title = (
+        f"{grouped.study}: {len(grouped.groups)} configuration(s) of {grouped.trials} "
+        f"trial(s), by mean {grouped.objective} ({grouped.direction})"
+    )
+    table = Table(title=Text(title), box=None, padding=(0, 1))
+    table.add_column(Text("config"))
+    table.add_column(Text("n"), justify="right")
+    for name in grouped.params:
+        table.add_column(Text(name), justify="right", no_wrap=True)
+    for metric in GROUP_METRICS:
+        table.add_column(Text(f"{metric} mean ± sd"), justify="right", no_wrap=True)
+    table.add_column(Text("trials"), overflow="fold")
+    for label in order:
+        group = by_label[label]
+        table.add_row(
+            Text(label), Text(str(group.n)),
+            *(Text(cell(group.params.get(name))) for name in grouped.params),
+            *(Text(group.summary(metric).mean_sd()) for metric in GROUP_METRICS),
+            Text(" ".join(str(n) for n in group.numbers)),
+        )  # fmt: skip
+    console.print(table)
+    console.print(Text(grouped.best_sentence()))
+    excluded = sum(g.excluded for g in grouped.groups)
+    if excluded:
+        console.print(Text(f"{excluded} COMPLETE trial(s) excluded from analysis left out of n"))
 
 
 def _print_table(name: str, rows: list[dict[str, Any]]) -> None:

@@ -17,9 +17,9 @@ def run_worker(args: argparse.Namespace) -> int:
         stream=sys.stdout,
         force=True,
     )
-    from hptui.core.quiet import quiet_hf_libraries
-    from hptui.core.worker import StopSignal, StorageUnwritable, Worker, WorkerOptions
-    from hptui.core.worker_faults import unwritable
+    from hptui.core.training.quiet import quiet_hf_libraries
+    from hptui.core.workers.faults import unwritable
+    from hptui.core.workers.runner import StopSignal, StorageUnwritable, Worker, WorkerOptions
 
     quiet_hf_libraries()
     stop = StopSignal()
@@ -57,7 +57,7 @@ def run_worker(args: argparse.Namespace) -> int:
 def _detach(args: argparse.Namespace) -> int:
     """Start the same worker in a new session, logging to a file, so a closed terminal or a
     dropped SSH connection does not stop it; return at once (the console shares this code)."""
-    from hptui.core.workers import spawn_worker
+    from hptui.core.workers.registry import spawn_worker
 
     started = spawn_worker(
         args.storage, args.name, args.trials, device=args.device, data_dir=args.data_dir,

@@ -1,6 +1,6 @@
 """The analysis tab: the study's regression, advice and plots, and two actions on them.
 
-Everything shown comes from `hptui.core.analysis.analyze` and `hptui.core.analysis_view`
+Everything shown comes from `hptui.core.analysis.analyze.analyze` and `hptui.core.views.analysis`
 (fits, findings, plot data, refusals); this widget only lays it out. Fits run in a thread
 worker when the tab is first shown, when a toggle changes, and when a poll of the study's
 trial changes (cheap, incremental) sees a trial finish or the marks change.
@@ -19,19 +19,27 @@ from textual.widgets import Static
 from textual_plot import HiResMode, PlotWidget
 from textual_plot.axis_formatter import CategoricalAxisFormatter
 
-from hptui.core.analysis_view import METRIC_CHOICES, ActionPlan, AnalysisView
 from hptui.core.errors import HptuiError
-from hptui.core.marks import Marks
-from hptui.core.read import FINISHED, TrialCursor
+from hptui.core.studies.marks import Marks
+from hptui.core.views.analysis import (
+    METRIC_CHOICES,
+    ActionPlan,
+    AnalysisFeed,
+    AnalysisRequest,
+    AnalysisSnapshot,
+    AnalysisView,
+)
 
 from ...format import error_line, number, short
+from ...messages import ReportsWorkerErrors
+from ...services import services
 from . import render
 
 POLL_SECONDS = 2.0
 MAX_LINES = 400  # parallel coordinates: beyond this many trials, the best and a sample
 
 
-class AnalysisPane(Vertical):
+class AnalysisPane(ReportsWorkerErrors, Vertical):
     """Toggles on m/r/f, the curve's parameter on p, actions on o and n."""
 
     BINDINGS = [
@@ -80,9 +88,8 @@ class AnalysisPane(Vertical):
         self.fits = 0  # analyses shown so far (tests wait on it)
         self._generation = 0
         self._started = False
-        self._cursor: TrialCursor | None = None
+        self._feed: AnalysisFeed | None = None
         self._fitting = threading.Lock()
-        self._polling = threading.Lock()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="analysis-status", markup=False)
@@ -92,6 +99,7 @@ class AnalysisPane(Vertical):
             yield Static("Advice and trade-offs", classes="section-title")
             yield Static("", id="analysis-advice")
             yield Static("", id="analysis-trade")
+            yield Static("", id="analysis-importance")
             yield Static("", id="analysis-curve-title", classes="section-title", markup=False)
             yield PlotWidget(id="analysis-curve")
             yield Static("Correlations", classes="section-title")
@@ -102,7 +110,7 @@ class AnalysisPane(Vertical):
     def on_mount(self) -> None:
         self.query_one("#analysis-message").display = False
         self._status()
-        seconds = max(POLL_SECONDS, self.app.refresh_seconds)  # type: ignore[attr-defined]
+        seconds = max(POLL_SECONDS, services(self).refresh_seconds)
         self.set_interval(seconds, self.poll)
 
     def on_show(self) -> None:
@@ -115,67 +123,40 @@ class AnalysisPane(Vertical):
         self.query_one("#analysis-body").focus()
 
     # -- fitting (thread workers) --------------------------------------------------------
+    def _request(self) -> AnalysisRequest:
+        return AnalysisRequest(self.metric, self.relative, self.raw, self.metric_chosen)
+
     def refit(self) -> None:
         """Fit again with the current toggles; a newer request supersedes a running one."""
         self._generation += 1
         self._status("fitting...")
-        self._fit(self._generation, self.metric, self.relative, self.raw)
+        self._fit(self._generation, self._request(), True)
 
-    @work(thread=True, group="analysis-fit", exit_on_error=False)
-    def _fit(self, generation: int, metric: str, relative: bool, raw: bool) -> None:
+    @work(thread=True, group="analysis-fit", exit_on_error=False, name="fit the analysis")
+    def _fit(self, generation: int, request: AnalysisRequest, force: bool) -> None:
         with self._fitting:  # one fit at a time; superseded requests return at once
             if generation != self._generation:
                 return
+            if self._feed is None:
+                self._feed = AnalysisFeed(services(self).store, self.study)
             try:
-                shown = self._analyse(metric, relative, raw)
+                snapshot = self._feed.poll(request, force=force)
             except HptuiError as exc:
                 self.app.call_from_thread(self._show_error, generation, str(exc))
                 return
             except Exception as exc:  # the database went away, a lock timed out...
                 self.app.call_from_thread(self._show_error, generation, error_line(exc))
                 return
-            self.app.call_from_thread(self._show, generation, *shown)
+            if snapshot is not None:
+                self.app.call_from_thread(self._show, generation, snapshot)
+            elif force:
+                self.app.call_from_thread(self._status)
 
-    def _analyse(
-        self, metric: str, relative: bool, raw: bool
-    ) -> tuple[AnalysisView | None, Marks, str | None]:
-        from hptui.core.analysis import analyze
-        from hptui.core.analysis_view import build_view, view_options
-        from hptui.core.marks import load_marks
-
-        reader = self.app.reader()  # type: ignore[attr-defined]
-        if self._cursor is None:
-            _, self._cursor = reader.trial_changes(self.study, TrialCursor())
-        info = reader.study(self.study)
-        objective = info.settings.objective if info.settings else None
-        if not self.metric_chosen and objective is not None and objective in METRIC_CHOICES:
-            metric = objective
-        marks = load_marks(reader.url, self.study)
-        if relative and marks.baseline is None:
-            return None, marks, objective
-        analysis = analyze(view_options(metric, relative, raw), study=self.study,
-                           storage_url=reader.url)  # fmt: skip
-        return build_view(analysis, objective), marks, objective
-
-    @work(thread=True, group="analysis-poll", exit_on_error=False)
     def poll(self) -> None:
-        """Refit when a trial finished or the marks changed since the last look."""
-        if not self._started or self._cursor is None:
-            return
-        if not self._polling.acquire(blocking=False):
-            return  # the last poll is still reading: skip this tick
-        try:
-            from hptui.core.marks import load_marks
-
-            reader = self.app.reader()  # type: ignore[attr-defined]
-            changed, self._cursor = reader.trial_changes(self.study, self._cursor)
-            marks = load_marks(reader.url, self.study)
-        except Exception:  # a failed look is retried on the next tick
-            return
-        finally:
-            self._polling.release()
-        if any(row.state in FINISHED for row in changed) or marks != self.marks:
-            self.app.call_from_thread(self.refit)
+        """Refit when a trial finished or the marks changed since the last look (the feed
+        decides, in a thread; a poll never supersedes a fit the user asked for)."""
+        if self._started and not self._fitting.locked():
+            self._fit(self._generation, self._request(), False)
 
     # -- showing (event loop) ------------------------------------------------------------
     def _show_error(self, generation: int, text: str) -> None:
@@ -186,14 +167,13 @@ class AnalysisPane(Vertical):
         self._say(f"cannot analyse the study: {text}")
         self._status()
 
-    def _show(
-        self, generation: int, view: AnalysisView | None, marks: Marks, objective: str | None
-    ) -> None:
+    def _show(self, generation: int, snapshot: AnalysisSnapshot) -> None:
         if generation != self._generation:
             return
-        self.marks, self.objective = marks, objective
-        if not self.metric_chosen and objective is not None and objective in METRIC_CHOICES:
-            self.metric = objective
+        view = snapshot.view
+        self.marks, self.objective = snapshot.marks, snapshot.objective
+        if not self.metric_chosen:
+            self.metric = snapshot.metric
         self.view = view
         self.fits += 1
         if view is None:
@@ -221,6 +201,9 @@ class AnalysisPane(Vertical):
             trade.update(render.trade_off_table(analysis, self._style))
         else:
             trade.update("(m: all three metrics for the cross-metric trade-off table)")
+        self.query_one("#analysis-importance", Static).update(
+            render.importance_section(analysis, self._style)
+        )
         self.query_one("#analysis-heatmap", Static).update(
             render.heat_table(view.heatmap, self._style)
         )
@@ -228,7 +211,9 @@ class AnalysisPane(Vertical):
         self._draw_parallel(view)
 
     def _clear(self) -> None:
-        for name in ("fit", "advice", "trade", "heatmap", "curve-title", "parallel-title"):
+        for name in (
+            "fit", "advice", "trade", "importance", "heatmap", "curve-title", "parallel-title",
+        ):  # fmt: skip
             self.query_one(f"#analysis-{name}", Static).update("")
         for name in ("curve", "parallel"):
             self.query_one(f"#analysis-{name}", PlotWidget).clear()
@@ -361,6 +346,7 @@ class AnalysisPane(Vertical):
         from ...screens.confirm import ConfirmScreen
 
         values = ", ".join(f"{k} = {number(v)}" for k, v in plan.params.items())
+        values += "".join(f"\n{note}" for note in plan.notes)  # what was snapped, and where
         question = f"Queue the fitted {plan.metric} optimum as a trial of {self.study}?\n{values}"
         if plan.refusal is not None:
             self._say(f"refused unless confirmed: {plan.refusal}")
@@ -376,12 +362,10 @@ class AnalysisPane(Vertical):
 
         self.app.push_screen(ConfirmScreen(question), answered)
 
-    @work(thread=True, group="analysis-action", exit_on_error=False)
+    @work(thread=True, group="analysis-action", exit_on_error=False, name="queue the optimum")
     def _enqueue(self, params: dict[str, Any]) -> None:
-        from hptui.core.analysis_view import enqueue_optimum
-
         try:
-            enqueue_optimum(self.app.storage_url, self.study, params)  # type: ignore[attr-defined]
+            services(self).store.enqueue(self.study, params)
         except Exception as exc:
             text = str(exc) if isinstance(exc, HptuiError) else error_line(exc)
             self.app.call_from_thread(self._refuse, f"not queued: {text}")
@@ -397,20 +381,16 @@ class AnalysisPane(Vertical):
             self._say(f"refused unless confirmed: {plan.refusal}")
         self._prepare_narrow(plan)
 
-    @work(thread=True, group="analysis-action", exit_on_error=False)
+    @work(thread=True, group="analysis-action", exit_on_error=False, name="narrow the space")
     def _prepare_narrow(self, plan: ActionPlan) -> None:
-        from hptui.core.analysis_view import (
-            narrow_settings,
-            narrow_settings_note,
-            suggest_study_name,
-        )
+        from hptui.core.views.analysis import NARROW_SUFFIX, narrow_settings_note
 
         assert plan.space is not None
-        url = self.app.storage_url  # type: ignore[attr-defined]
+        store = services(self).store
         try:
-            name = suggest_study_name(url, self.study)
-            note = narrow_settings_note(url, self.study)
-            settings = narrow_settings(url, self.study, plan.space)
+            name = store.suggest_name(self.study + NARROW_SUFFIX)
+            note = narrow_settings_note(store.require_settings(self.study))
+            settings = store.narrow_settings(self.study, plan.space)
         except Exception as exc:
             text = str(exc) if isinstance(exc, HptuiError) else error_line(exc)
             self.app.call_from_thread(self._refuse, text)

@@ -15,9 +15,8 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from hptui.core.advice import optimum_lines
-from hptui.core.analysis import Analysis
-from hptui.core.regression import RegressionResult, TermEstimate
+from hptui.core.analysis.analyze import Analysis
+from hptui.core.analysis.regression import RegressionResult, TermEstimate
 
 from ...format import number, short
 
@@ -71,9 +70,15 @@ def fit_summary(result: RegressionResult) -> str:
     if result.fitted:
         line += (
             f"   R² {number(result.r2, 3)}   adj. R² {number(result.adj_r2, 3)}   "
-            f"F-test p {p_value(result.f_pvalue)}   cond. {number(result.condition_number, 3)}"
+            f"pred. R² {_q2(result.q2)}   F-test p {p_value(result.f_pvalue)}"
+            + (f"   lack of fit p {p_value(result.lack_of_fit.p)}" if result.lack_of_fit else "")
+            + f"   cond. {number(result.condition_number, 3)}"
         )
     return line
+
+
+def _q2(q2: float) -> str:
+    return "−inf" if q2 == -math.inf else number(q2, 3)
 
 
 def fit_section(analysis: Analysis, style: StyleOf) -> RenderableType:
@@ -97,35 +102,74 @@ def fit_section(analysis: Analysis, style: StyleOf) -> RenderableType:
         parts.append(Text(""))
     parts.append(
         Text(
-            f"* p < {alpha:g}   ** also after Holm's correction over every term of every "
-            "metric fitted",
+            f"* p < {alpha:g} on its own   ** also after Holm's correction over every term of "
+            "every metric fitted; what is established is said under advice",
             style=style("note"),
         )
     )
     return Group(*parts)
 
 
+# How each kind of advice line (`Advice.metric_lines`) is styled.
+LINE_STYLES = {
+    "finding": "significant",
+    "caution": "warning",
+    "not-established": "note",
+    "noise": "note",
+    "none": None,
+    "fit": None,
+    "optimum": None,
+}
+
+
 def advice_section(analysis: Analysis, style: StyleOf) -> RenderableType:
-    """The stated findings, the cautions the warnings above do not already say, and each
-    metric's optimum (or why it is not reported), as `hptui analyze` states them."""
+    """Per metric, the lines `hptui analyze` prints under advice (the fit's verdict, the seed
+    noise, the established findings, the rest as not established, the optimum or why there
+    is none), less the warnings the fit section above already shows."""
     advice = analysis.advice
     parts: list[RenderableType] = []
     for metric, result in analysis.results.items():
-        parts.append(Text(f"{metric}:", style="bold"))
-        for caution in advice.cautions.get(metric, []):
-            if caution not in result.warnings:
-                parts.append(Text("  caution: " + caution, style=style("warning")))
-        stated = advice.stated(metric)
-        for finding in stated:
-            parts.append(Text("  " + finding.text, style=style("significant")))
-        if not stated:
-            parts.append(Text("  no significant terms"))
-        optimum = advice.optima.get(metric)
-        if optimum is not None:
-            parts += [Text("  " + line) for line in optimum_lines(optimum)]
+        for kind, text in advice.metric_lines(metric, skip=result.warnings):
+            if kind == "heading":
+                parts.append(Text(text, style="bold"))
+                continue
+            name = LINE_STYLES.get(kind)
+            parts.append(Text("  " + text, style=style(name) if name else ""))
     if advice.multiple_testing:
         parts.append(Text(advice.multiple_testing, style=style("note")))
     return Group(*parts)
+
+
+def importance_section(analysis: Analysis, style: StyleOf) -> RenderableType:
+    """Optuna's importance per metric beside the regression (what optuna-dashboard shows),
+    marked descriptive: shares of 1, no test and no direction."""
+    if not analysis.importance:
+        return Text("")
+    metrics = list(analysis.importance)
+    params: list[str] = []
+    for shares in analysis.importance.values():
+        params += [p for p in shares if p not in params]
+    table = Table("parameter", *metrics, box=None, padding=(0, 1), pad_edge=False)
+    for column in table.columns[1:]:
+        column.justify = "right"
+    for param in params:
+        cells = [_share(analysis.importance[m].get(param)) for m in metrics]
+        table.add_row(short(param), *cells)
+    title = Text(
+        f"importance (descriptive: no test, no direction): {analysis.importance_evaluator}",
+        style="bold",
+    )
+    notes = [Text(note, style=style("note")) for note in analysis.importance_notes]
+    caption = Text(
+        "each column sums to 1: how much a parameter accounts for the metric's best trials; "
+        "the regression above says which way and how much, with a test",
+        style=style("note"),
+    )
+    return Group(title, table, caption, *notes)
+
+
+def _share(value: float | None) -> str:
+    return "·" if value is None else f"{value:.2f}"
 
 
 def trade_off_table(analysis: Analysis, style: StyleOf) -> RenderableType:
@@ -140,9 +184,9 @@ def trade_off_table(analysis: Analysis, style: StyleOf) -> RenderableType:
             style=style("significant") if marked else None,
         )  # fmt: skip
     legend = Text(
-        "each cell: the change over the observed range, others at their centre; * stated "
-        "(significant, possible, above resolution and noise); better/worse count loss as "
-        "lower-better",
+        "each cell: the change over the observed range, others at their centre; * established "
+        "(fit established, Holm p < alpha over every contrast, possible, above resolution and "
+        "seed noise); better/worse follow each metric's direction",
         style=style("note"),
     )
     return Group(table, legend)

@@ -9,7 +9,7 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import ProgressBar, Sparkline, Static
 
-from hptui.core.live import LiveTrial
+from hptui.core.views.live import LiveTrial
 
 from ...format import cell, duration, number, short, size
 

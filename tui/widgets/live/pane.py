@@ -13,16 +13,19 @@ from textual.widgets import Static
 from textual_plot import HiResMode, PlotWidget
 
 from hptui.core.errors import HptuiError
-from hptui.core.live import LiveFeed, LiveSnapshot
-from hptui.core.read import TrialRow
+from hptui.core.studies import attrs
+from hptui.core.studies.reader import TrialRow
+from hptui.core.views.live import LiveFeed, LiveSnapshot
 
 from ...format import cell, duration, error_line, number
+from ...messages import ReportsWorkerErrors
+from ...services import services
 from .card import TrialCard
 
 MAX_DOTS = 2000
 
 
-class LivePane(Vertical):
+class LivePane(ReportsWorkerErrors, Vertical):
     """Polls the storage a few times a second from a thread; never blocks a key."""
 
     BINDINGS = [Binding("t", "toggle_axis", "Best vs time/number")]
@@ -45,16 +48,16 @@ class LivePane(Vertical):
     def on_mount(self) -> None:
         self.query_one("#live-best", PlotWidget).set_xlabel("trial")
         self.poll()
-        self.set_interval(self.app.refresh_seconds, self.poll)  # type: ignore[attr-defined]
+        self.set_interval(services(self).refresh_seconds, self.poll)
 
-    @work(thread=True, group="live", exit_on_error=False)
+    @work(thread=True, group="live", exit_on_error=False, name="read the live view")
     def poll(self) -> None:
         if not self._polling.acquire(blocking=False):
             return  # the last poll is still reading: skip this tick
         try:
             if self._feed is None:
-                app = self.app
-                self._feed = LiveFeed(app.reader(), self.study, clock=app.clock)  # type: ignore[attr-defined]
+                given = services(self)
+                self._feed = LiveFeed(given.store, self.study, clock=given.clock)
             snapshot = self._feed.poll()
         except HptuiError as exc:
             self.app.call_from_thread(self._show_error, str(exc))
@@ -146,6 +149,6 @@ class LivePane(Vertical):
 def _reason(row: TrialRow) -> str:
     """The reason, and the worker's warning when it has one (a model that predicts one
     class only learned nothing, and says so)."""
-    warning = row.user_attrs.get("hptui.warning")
+    warning = row.user_attrs.get(attrs.WARNING)
     reason = row.reason or ""
     return f"{reason} ({warning})" if isinstance(warning, str) and warning else reason

@@ -19,8 +19,9 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from hptui.core.errors import HptuiError
-from hptui.core.space import SearchSpace
-from hptui.core.space_form import (
+from hptui.core.studies.settings import OBJECTIVES, PRUNERS, SAMPLERS, StudySettings, grid_size
+from hptui.core.studies.space import SearchSpace
+from hptui.core.views.space_form import (
     PRESETS,
     RowFields,
     check_rows,
@@ -28,15 +29,16 @@ from hptui.core.space_form import (
     estimate_trial_seconds,
     rows_from_space,
 )
-from hptui.core.study import OBJECTIVES, PRUNERS, SAMPLERS, StudySettings, grid_size
 
 from ...format import duration, error_line
+from ...messages import ReportsWorkerErrors
+from ...services import services
 from .rows import ParamRow
 
 CURRENT = "current"
 
 
-class SpaceForm(Vertical):
+class SpaceForm(ReportsWorkerErrors, Vertical):
     """A search space and the study settings around it, checked as typed."""
 
     BINDINGS = [
@@ -98,6 +100,10 @@ class SpaceForm(Vertical):
                     compact=True,
                     id="direction",
                 )
+            with Horizontal():
+                yield Label("seeds per configuration ", classes="space-label")
+                yield Input(placeholder="1", compact=True, id="seeds-per-config")
+                yield Label(" (each seed is a trial of the study's total)", classes="space-label")
             yield Static("", id="space-plan", markup=False)
             yield Static("", id="space-problems", classes="error", markup=False)
         yield Static(
@@ -132,6 +138,8 @@ class SpaceForm(Vertical):
             self.query_one("#pruner", Select).value = settings.pruner
             self.query_one("#objective", Select).value = settings.objective
             self.query_one("#direction", Select).value = settings.direction
+            seeds = settings.seeds_per_config
+            self.query_one("#seeds-per-config", Input).value = "" if seeds == 1 else str(seeds)
 
     def set_name(self, name: str) -> None:
         self.query_one("#study-name", Input).value = name
@@ -170,7 +178,11 @@ class SpaceForm(Vertical):
             row.show_error(check.errors.get(row.setting))
         errors = dict(check.errors)
         errors.update(
-            check_study_fields(self.study_name, self.query_one("#sampler-seed", Input).value)
+            check_study_fields(
+                self.study_name,
+                self.query_one("#sampler-seed", Input).value,
+                self.query_one("#seeds-per-config", Input).value,
+            )
         )
         settings = None
         if check.space is not None and not errors:
@@ -192,6 +204,7 @@ class SpaceForm(Vertical):
             sampler=str(self.query_one("#sampler", Select).value),
             pruner=str(self.query_one("#pruner", Select).value),
             seed=int(seed_text) if seed_text else None,
+            seeds_per_config=int(self.query_one("#seeds-per-config", Input).value.strip() or 1),
         )
         settings.check_needs()
         return settings
@@ -202,7 +215,7 @@ class SpaceForm(Vertical):
         plan = self.query_one("#space-plan", Static)
         problems = self.query_one("#space-problems", Static)
         rows_wrong = [n for n in errors if n in self.names]
-        lines = [errors[k] for k in ("name", "seed", "settings") if k in errors]
+        lines = [errors[k] for k in ("name", "seed", "seeds_per_config", "settings") if k in errors]
         if rows_wrong:
             lines.append(f"{len(rows_wrong)} row(s) to fix: {', '.join(rows_wrong)}")
         problems.update("\n".join(lines))
@@ -221,6 +234,8 @@ class SpaceForm(Vertical):
                 text = f"grid: {grid_size(space):,} points, all queued at creation; " + text
             except HptuiError as exc:
                 return str(exc)
+        if settings is not None and settings.seeds_per_config > 1:
+            text += f", {settings.seeds_per_config} seeds per configuration"
         estimate = estimate_trial_seconds(space, self._finished)
         if estimate is None:
             return text + "; no finished trial of this model here to estimate a trial's time"
@@ -231,17 +246,12 @@ class SpaceForm(Vertical):
 
     @work(thread=True, group="space-history", exit_on_error=False)
     def _read_history(self) -> None:
+        from hptui.core.views.space_form import finished_configs
+
         if not self._reading.acquire(blocking=False):
             return
         try:
-            reader = self.app.reader()  # type: ignore[attr-defined]
-            finished = []
-            for info in reader.studies():
-                for row in reader.trials(info.name):
-                    config = row.user_attrs.get("hptui.config")
-                    seconds = row.duration_s
-                    if row.state == "COMPLETE" and isinstance(config, dict) and seconds:
-                        finished.append((config, seconds))
+            finished = finished_configs(services(self).store)
         except Exception:  # no storage yet: the plan says there is nothing to estimate by
             return
         finally:
@@ -263,7 +273,7 @@ class SpaceForm(Vertical):
 
     @work(thread=True, group="space-file", exit_on_error=False)
     def _read_preset(self, key: str) -> None:
-        from hptui.core.space_form import preset_space
+        from hptui.core.views.space_form import preset_space
 
         try:
             space, sampler, seed = preset_space(key)
@@ -291,7 +301,7 @@ class SpaceForm(Vertical):
 
     @work(thread=True, group="space-file", exit_on_error=False)
     def _read_file(self, path: str) -> None:
-        from hptui.core.space import load_space
+        from hptui.core.studies.space import load_space
 
         try:
             space = load_space(path)
@@ -323,7 +333,7 @@ class SpaceForm(Vertical):
     def _write_file(self, space: SearchSpace, path: str, overwrite: bool) -> None:
         from pathlib import Path
 
-        from hptui.core.space_form import save_space
+        from hptui.core.views.space_form import save_space
 
         if not overwrite and Path(path).expanduser().is_file():
             self.app.call_from_thread(self._ask_overwrite, space, path)

@@ -8,15 +8,16 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from hptui.core.errors import HptuiError
-from hptui.core.space_form import row_names
-from hptui.core.study import StudySettings
+from hptui.core.studies.settings import StudySettings
+from hptui.core.views.space_form import row_names
 
 from ...format import error_line
+from ...messages import ReportsWorkerErrors
+from ...services import services
 from .form import SpaceForm
 
 
-class SpacePane(Vertical):
+class SpacePane(ReportsWorkerErrors, Vertical):
     """Shows the study's stored space and settings; ctrl+s creates the edited space as a new
     study (`NAME-2`) seeded with the old trials that fit it; ctrl+t queues a manual trial."""
 
@@ -43,13 +44,12 @@ class SpacePane(Vertical):
         self.query_one("#space-note", Static).update("reading the study's space...")
         self._read()
 
-    @work(thread=True, group="space-read", exit_on_error=False)
+    @work(thread=True, group="space-read", exit_on_error=False, name="read the space")
     def _read(self) -> None:
-        from hptui.core.space_change import suggest_name
+        from hptui.core.studies.space_change import suggest_name
 
         try:
-            reader = self.app.reader()  # type: ignore[attr-defined]
-            studies = reader.studies()
+            studies = services(self).store.studies()
         except Exception as exc:
             self.app.call_from_thread(self._note, error_line(exc))
             return
@@ -95,19 +95,13 @@ class SpacePane(Vertical):
             return
         self._create(form.study_name, form.settings)
 
-    @work(thread=True, exclusive=True, group="space-create", exit_on_error=False)
+    @work(
+        thread=True, exclusive=True, group="space-create", exit_on_error=False,
+        name="create the study",
+    )  # fmt: skip
     def _create(self, name: str, settings: StudySettings) -> None:
-        from hptui.core.space_change import create_changed_study
-
         app = self.app
-        try:
-            change = create_changed_study(self.study, name, settings, app.storage_url)  # type: ignore[attr-defined]
-        except HptuiError as exc:
-            app.call_from_thread(app.notify, str(exc), severity="error", markup=False)
-            return
-        except Exception as exc:
-            app.call_from_thread(app.notify, error_line(exc), severity="error", markup=False)
-            return
+        change = services(self).store.change_space(self.study, name, settings)
         app.call_from_thread(self._note, change.summary())
         app.call_from_thread(app.notify, change.summary(), markup=False, timeout=10)
 

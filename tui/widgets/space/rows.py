@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from hptui.core.space_form import ROW_KINDS, RowFields
+from hptui.core.views.space_form import ROW_KINDS, RowFields
 
 
 class ParamRow(Vertical):

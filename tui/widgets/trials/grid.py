@@ -13,7 +13,6 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -63,13 +62,6 @@ class TrialsGrid(ScrollView, can_focus=True):
 
     cursor_row: reactive[int] = reactive(0)
     cursor_column: reactive[int] = reactive(0)
-
-    class CursorMoved(Message):
-        """The cursor moved to another trial (or column)."""
-
-        def __init__(self, number: int | None) -> None:
-            super().__init__()
-            self.number = number
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -171,7 +163,6 @@ class TrialsGrid(ScrollView, can_focus=True):
         elif new >= top + visible:
             self.scroll_to(y=new - visible + 1, animate=False)
         self.refresh()
-        self.post_message(self.CursorMoved(self.current_number))
 
     def _scroll_to_column(self) -> None:
         if not self._offsets:

@@ -1,5 +1,5 @@
 """The trials tab's rows: flat trials from the core, formatted once, sorted and filtered
-through `hptui.core.filters` (no SQL here)."""
+through `hptui.core.studies.filters` (no SQL here)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hptui.core.filters import TrialFilter, sort_key
-from hptui.core.read import TrialRow
+from hptui.core.studies.filters import TrialFilter, sort_key
+from hptui.core.studies.reader import TrialRow
+from hptui.core.studies.replicates import recorded_seed
+from hptui.core.views.groups import GroupedView
 
 from ...format import cell, number, short
 
@@ -82,6 +84,7 @@ class TrialsModel:
                 row["duration_s"] = round((now - trial.started).total_seconds(), 3)
             if getattr(trial, "lost", False):
                 row["state"] = "LOST"
+            row["seed"] = recorded_seed(trial.user_attrs)  # what replicates differ in
             row["_trial_id"] = trial.trial_id
             row["_user_attrs"] = trial.user_attrs
             rows[trial.number] = row
@@ -135,6 +138,18 @@ class TrialsModel:
     def export_rows(self, numbers: Sequence[int]) -> list[dict[str, Any]]:
         """Full-precision rows, in view order, without the console's private keys."""
         return [{k: v for k, v in self.rows[n].items() if not k.startswith("_")} for n in numbers]
+
+
+GroupedCells = tuple[list[GridColumn], list[int], dict[int, tuple[str, ...]]]
+
+
+def grouped_cells(view: GroupedView) -> GroupedCells:
+    """The grouped view's columns, widths and cells, formatted like the trials' rows
+    (thread-safe: it only reads the view)."""
+    columns = [GridColumn(c.key, short(c.key), c.numeric) for c in view.columns]
+    widths = [len(c.label) for c in columns]
+    cells = {n: _format(columns, view.rows[n], widths) for n in view.numbers}
+    return columns, widths, cells
 
 
 def _format(
