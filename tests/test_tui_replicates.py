@@ -4,17 +4,15 @@ compare shows mean ± sd for trials that have them."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import console_data
 import pytest
-from console_pilot import settle
+from console_pilot import drive, open_trials, settle
 from textual.pilot import Pilot
 
 from hptui.core.studies.store import Store
-from hptui.tui.app import HptuiApp, make_app
+from hptui.tui.app import HptuiApp
 from hptui.tui.screens.compare import CompareScreen
 from hptui.tui.screens.replicate import ReplicateScreen
 from hptui.tui.screens.study import StudyScreen
@@ -29,29 +27,6 @@ def url(tmp_path: Path) -> str:
     url = console_data.build(tmp_path / "runs.db")
     console_data.add_replicates(url)
     return url
-
-
-def drive(url: str, steps: Callable[[HptuiApp, Pilot[None]], Awaitable[None]]) -> HptuiApp:
-    app = make_app(Store(url), refresh_seconds=3600, clock=lambda: console_data.CLOCK)
-
-    async def run() -> None:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await settle(app, pilot)
-            await steps(app, pilot)
-
-    asyncio.run(asyncio.wait_for(run(), timeout=60))
-    return app
-
-
-async def open_trials(app: HptuiApp, pilot: Pilot[None]) -> TrialsPane:
-    await pilot.press("enter")
-    await settle(app, pilot)
-    await pilot.press("2")
-    await settle(app, pilot)
-    assert isinstance(app.screen, StudyScreen)
-    pane = app.screen.query_one(TrialsPane)
-    assert pane.loaded
-    return pane
 
 
 def _status(pane: TrialsPane) -> str:

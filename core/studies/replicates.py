@@ -87,16 +87,25 @@ def searched_params(settings: StudySettings) -> list[str]:
     return key_params(p.name for p in settings.space.params if p.type != "fixed")
 
 
-def config_key(row: Mapping[str, Any], params: Sequence[str]) -> str:
-    """The configuration of a flat row as text: equal for replicates, whatever the seed.
-    Numbers compare as floats (a queued 16 and a stored 16.0 are one configuration)."""
-    return json.dumps({name: _plain(row.get(name)) for name in params}, sort_keys=True, default=str)
+ConfigKey = tuple[tuple[str, Any], ...]
+
+
+def config_key(row: Mapping[str, Any], params: Sequence[str]) -> ConfigKey:
+    """The configuration of a flat row: equal for replicates, whatever the seed, and
+    whatever order the parameters are named in. Numbers compare as floats (a queued 16 and
+    a stored 16.0 are one configuration). A tuple, not text: 10,000 rows are keyed in
+    milliseconds."""
+    return tuple((name, _plain(row.get(name))) for name in sorted(params))
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool):
         return value
-    return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list | dict):  # unhashable: compared as its JSON
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
 
 
 def next_seeds(used: Collection[int], base: int, count: int) -> list[int]:
@@ -205,8 +214,8 @@ class ConfigGroup:
 
 def config_ids(rows: Iterable[Mapping[str, Any]], params: Sequence[str]) -> dict[int, int]:
     """Each trial's group id (the lowest trial number of its configuration)."""
-    lowest: dict[str, int] = {}
-    keys: dict[int, str] = {}
+    lowest: dict[ConfigKey, int] = {}
+    keys: dict[int, ConfigKey] = {}
     for row in rows:
         number = int(row["number"])
         key = keys[number] = config_key(row, params)
@@ -223,7 +232,7 @@ def group_rows(
     """Every configuration of the rows, by id; statistics over COMPLETE trials not in
     `exclude` (trials left out of analysis), each metric over its finite values."""
     params = key_params(params)
-    members: dict[str, list[Mapping[str, Any]]] = {}
+    members: dict[ConfigKey, list[Mapping[str, Any]]] = {}
     for row in rows:
         members.setdefault(config_key(row, params), []).append(row)
     groups = []
@@ -382,7 +391,7 @@ def top_numbers(
     done.sort(key=lambda r: (-r[objective] if direction == "maximize" else r[objective],
                              r["number"]))  # fmt: skip
     chosen: list[int] = []
-    seen: set[str] = set()
+    seen: set[ConfigKey] = set()
     for row in done:
         key = config_key(row, key_params(params))
         if key not in seen:
@@ -434,7 +443,7 @@ def plan_replicates(
                 "one of this study's space, so it cannot be queued again"
             )
     default = base_seed(settings)
-    used: dict[str, set[int]] = {}
+    used: dict[ConfigKey, set[int]] = {}
     for row in rows:
         seed = row.get("seed")
         used.setdefault(config_key(row, params), set()).add(
