@@ -170,3 +170,11 @@ def test_a_relative_data_dir_is_read_from_the_folder_the_file_was_named_in(
     assert load_space(tmp_path / "link.toml").fixed_values()["data_dir"] == str(tmp_path / "data")
     dropped = load_space(tmp_path / "link.toml", relative_data_dir=False)
     assert "data_dir" not in dropped.fixed_values()
+
+
+def test_the_flat_landscape_space_in_the_readme_is_a_four_point_grid() -> None:
+    from hptui.core.studies.settings import grid_size
+
+    space = load_space(REPO / "bench" / "flat" / "report-grid-cpu.toml")
+    assert grid_size(space) == 4 and space.fixed_values()["model"] == "offline-minilm"
+    assert {p.name for p in space.params if p.type != "fixed"} == {"learning_rate", "weight_decay"}
