@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from conftest import write_space
+from worker_faults import first_trial_runs_out_of_memory
 
 from hptui.core.studies.reader import StudyReader
 from hptui.core.studies.settings import PRUNERS, SAMPLERS, StudySettings, create_study, enqueue
 from hptui.core.studies.space import load_space
-from hptui.core.training import models
 from hptui.core.workers.runner import Worker, WorkerOptions
 
 CHOICES = '[params.learning_rate]\ntype = "categorical"\nchoices = [5e-4, 1e-3, 1e4, 1e8]'
@@ -102,23 +101,7 @@ def test_out_of_memory_fails_the_trial_and_the_next_one_runs(
     tmp_path: Path, mrpc_dir: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An allocation failure raised inside the real forward pass of the first trial."""
-    base = models.load_bundle("tiny-distilbert")
-    calls = {"n": 0}
-
-    class FailsFirstTrial(models.ModelBundle):
-        def new_model(self, seed: int) -> torch.nn.Module:
-            model = super().new_model(seed)
-            calls["n"] += 1
-            if calls["n"] == 1:
-
-                def oom(*_: Any) -> None:
-                    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-
-                model.classifier.register_forward_hook(oom)
-            return model
-
-    bundle = FailsFirstTrial(base.name, base.source, base.tokenizer, base.config, None)
-    monkeypatch.setitem(models._bundles, ("tiny-distilbert", 2), bundle)
+    first_trial_runs_out_of_memory(monkeypatch)
     _study(tmp_path, mrpc_dir, storage_url)
     assert _run(storage_url, 2) == 3  # the failed trial, its retry, and the second trial
     rows = StudyReader(storage_url).trials("s")

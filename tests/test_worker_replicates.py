@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import hptui_env, write_space
+from worker_faults import first_trial_runs_out_of_memory
 
 from hptui.core.studies.reader import StudyReader, TrialRow
 from hptui.core.studies.settings import StudySettings, create_study
@@ -101,27 +102,7 @@ def test_a_retried_first_run_keeps_its_seed_and_queues_no_more_replicates(
 ) -> None:
     """The first trial runs out of memory in its real forward pass: its retry trains with
     the same seed and its configuration still ends with exactly K = 2 seeds."""
-    import torch
-
-    from hptui.core.training import models
-
-    base = models.load_bundle("tiny-distilbert")
-    calls = {"n": 0}
-
-    class FailsFirstTrial(models.ModelBundle):
-        def new_model(self, seed: int) -> torch.nn.Module:
-            model = super().new_model(seed)
-            calls["n"] += 1
-            if calls["n"] == 1:
-
-                def oom(*_: object) -> None:
-                    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-
-                model.classifier.register_forward_hook(oom)
-            return model
-
-    bundle = FailsFirstTrial(base.name, base.source, base.tokenizer, base.config, None)
-    monkeypatch.setitem(models._bundles, ("tiny-distilbert", 2), bundle)
+    first_trial_runs_out_of_memory(monkeypatch)
     _create(tmp_path, mrpc_dir, storage_url, seeds_per_config=2)
     assert Worker(WorkerOptions("s", storage_url, trials=4)).run() == 5  # + the failed one
     rows = StudyReader(storage_url).trials("s")

@@ -628,19 +628,6 @@ def _finding_json(finding: Any) -> dict[str, Any]:
     return data
 
 
-def parse_params(text: str | None) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip()) if text else ()
-
-
-def parse_numbers(text: str | None, option: str) -> tuple[int, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise HptuiError(f"{option}: expected trial numbers like 3,7,12 (got {text!r})") from None
-
-
 __all__ = [
     "Analysis",
     "AnalysisOptions",

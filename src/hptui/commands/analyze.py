@@ -10,13 +10,7 @@ import math
 import sys
 from typing import Any
 
-from hptui.core.analysis.analyze import (
-    Analysis,
-    AnalysisOptions,
-    analyze,
-    parse_numbers,
-    parse_params,
-)
+from hptui.core.analysis.analyze import Analysis, AnalysisOptions, analyze
 from hptui.core.errors import HptuiError
 from hptui.core.studies.store import Store
 
@@ -251,3 +245,17 @@ def markdown(analysis: Analysis) -> str:
         out += ["## Importance (descriptive)", "", "```", *importance_lines(analysis), "```", ""]
     out += ["## Advice", "", "```", *analysis.advice.lines(), "```", ""]
     return "\n".join(out)
+
+
+# What the command line types, as the analysis takes it.
+def parse_params(text: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip()) if text else ()
+
+
+def parse_numbers(text: str | None, option: str) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise HptuiError(f"{option}: expected trial numbers like 3,7,12 (got {text!r})") from None
