@@ -27,14 +27,13 @@ import itertools
 import json
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hptui.core.errors import ConfigError, HptuiError, shown
-from hptui.core.training.config import TrainConfig, check_device, field_names
+from hptui.core.training.config import TrainConfig, check_device, field_names, read_toml
 
 if TYPE_CHECKING:
     import optuna
@@ -215,19 +214,7 @@ def load_space(path: str | Path, *, relative_data_dir: bool = True) -> SearchSpa
     host). With `relative_data_dir=False` a relative one is dropped instead: a space shipped
     inside the package has no folder the data could be relative to."""
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except FileNotFoundError:
-        raise SpaceError("--space", f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise SpaceError("--space", f"{path} is a folder; give a TOML file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpaceError("--space", f"{path} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise SpaceError("--space", f"{path} is not a UTF-8 text file") from None
-    except OSError as exc:
-        raise SpaceError("--space", f"cannot read {path}: {exc.strerror}") from None
+    raw = read_toml(path, "--space", SpaceError)
     folder = path.absolute().parent if relative_data_dir else None
     return parse_space(_absolute_data_dir(raw, folder))
 

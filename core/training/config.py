@@ -220,22 +220,25 @@ def check_study_name(name: str, what: str = "study name") -> None:
         raise ConfigError(f"{what} {shown(name)}", f"{problem}; e.g. lr-sweep-2")
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a flat TOML table of settings; a syntax error names the file and the line."""
+def read_toml(
+    path: str | Path, option: str = "--config", error: type[ConfigError] = ConfigError
+) -> dict[str, Any]:
+    """Read a TOML file; any problem is one `error` naming `option`, the file and the fix
+    (a syntax error also names the line)."""
     path = Path(path)
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError("--config", f"no such file: {path}") from None
+        raise error(option, f"no such file: {path}") from None
     except IsADirectoryError:
-        raise ConfigError("--config", f"{path} is a folder; give a TOML file") from None
+        raise error(option, f"{path} is a folder; give a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+        raise error(option, f"{path} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
-        raise ConfigError("--config", f"{path} is not a UTF-8 text file") from None
+        raise error(option, f"{path} is not a UTF-8 text file") from None
     except OSError as exc:
-        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+        raise error(option, f"cannot read {path}: {exc.strerror}") from None
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
