@@ -22,7 +22,8 @@ _EXPORTS = {
     "plan_queue": "analyze",
     "param_importance": "importance",
     "Advice": "advice",
-    "Optimum": "advice",
+    "Optimum": "optimum",
+    "find_optimum": "optimum",
     "read_trials_csv": "table",
     "TrialsTableError": "table",
 }
