@@ -11,10 +11,19 @@ drives the real app headless (Textual's Pilot) and prints, in one run:
   beside a key bound to nothing (the harness's own floor: Pilot waits for the app to idle);
 - the same rows mounted in Textual's own DataTable, side by side (the widget we replaced);
 - the live tab's refresh cost (`LiveFeed.poll`) with 8 running trials writing steps;
-- peak resident memory of the process.
+- an idle console's CPU (all threads of the process, over `--idle` seconds of wall time, at
+  the console's default refresh) with the live tab shown and with the trials tab shown;
+- peak resident memory of the process before the DataTable comparison (the console's
+  own), and after it.
 
     python bench/tui_scale.py --trials 10000
     python bench/tui_scale.py --trials 10000 100000 --keys 40
+    python bench/tui_scale.py --trials 10000 --db filled.db --copies 10   # 100,000 from 10,000
+
+`--copies K` repeats the filled trials K times in SQL (new trial ids and numbers, same
+values), which takes seconds where filling 100,000 through Optuna takes half an hour.
+Running it with `PYTHONPATH` set to an assembled copy of an older tree measures that tree
+with the same harness (side by side).
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ def p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-async def _drive(url: str, keys: int) -> dict[str, Any]:
+async def _drive(url: str, keys: int, datatable: bool = True) -> dict[str, Any]:
     from textual.widgets import DataTable
     from textual.worker import WorkerCancelled
 
@@ -120,6 +129,9 @@ async def _drive(url: str, keys: int) -> dict[str, Any]:
         for name, samples in pilot_ms.items():
             result[f"{name}_pilot_p95_ms"] = round(1000 * p95(samples), 2)
 
+        result["peak_rss_mb"] = _peak_rss_mb()  # the console's own, before the comparison
+        if not datatable:
+            return result
         # Textual's DataTable with the same rows, for comparison.
         table: DataTable[str] = DataTable()
         await app.screen.mount(table)
@@ -130,6 +142,86 @@ async def _drive(url: str, keys: int) -> dict[str, Any]:
         await pilot.pause(0)
         result["datatable_add_rows_ms"] = round(1000 * (time.perf_counter() - started), 1)
     return result
+
+
+def _peak_rss_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+async def _idle(url: str, seconds: float) -> dict[str, Any]:
+    """CPU used by an idle console (nothing changes in the study) at the default refresh:
+    the study open on its live tab, then on its trials tab, `seconds` of wall time each."""
+    from textual.worker import WorkerCancelled
+
+    from hptui.core.studies.store import Store
+    from hptui.tui.app import make_app
+    from hptui.tui.widgets.trials.pane import TrialsPane
+
+    app = make_app(Store(url))
+    result: dict[str, Any] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        studies = app.screen.query_one("#studies")
+        while studies.row_count == 0:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.01)
+
+        async def settle() -> None:
+            await asyncio.sleep(3.0)  # first reads, first paints
+            with contextlib.suppress(WorkerCancelled):
+                await app.workers.wait_for_complete()
+            await asyncio.sleep(2.0)
+
+        async def measure(name: str) -> None:
+            cpu, wall = time.process_time(), time.perf_counter()
+            await asyncio.sleep(seconds)
+            used = (time.process_time() - cpu) / (time.perf_counter() - wall)
+            result[f"idle_{name}_cpu_percent"] = round(100 * used, 1)
+
+        await pilot.press("enter")
+        await settle()
+        await measure("live_tab")
+        await pilot.press("2")
+        pane = app.screen.query_one(TrialsPane)
+        while not pane.loaded:
+            await asyncio.sleep(0.05)
+        await settle()
+        await measure("trials_tab")
+    return result
+
+
+def grow(path: Path, copies: int) -> int:
+    """Repeat the study's trials `copies` times in SQL: new ids and numbers, same values."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    (count,) = db.execute("SELECT COUNT(*) FROM trials").fetchone()
+    (last_id,) = db.execute("SELECT MAX(trial_id) FROM trials").fetchone()
+    (last_number,) = db.execute("SELECT MAX(number) FROM trials").fetchone()
+    tables = {
+        "trial_params": "param_id, trial_id, param_name, param_value, distribution_json",
+        "trial_values": "trial_value_id, trial_id, objective, value, value_type",
+        "trial_user_attributes": 'trial_user_attribute_id, trial_id, "key", value_json',
+    }
+    last_key = {
+        table: db.execute(f"SELECT MAX({columns.split(',')[0]}) FROM {table}").fetchone()[0]
+        for table, columns in tables.items()
+    }
+    with db:
+        for k in range(1, copies):
+            id_shift, number_shift = k * last_id, k * (last_number + 1)
+            db.execute(
+                "INSERT INTO trials SELECT trial_id + ?, number + ?, study_id, state, "
+                "datetime_start, datetime_complete FROM trials WHERE trial_id <= ?",
+                (id_shift, number_shift, last_id),
+            )
+            for table, columns in tables.items():
+                key, _, rest = columns.partition(", trial_id, ")
+                db.execute(
+                    f"INSERT INTO {table} ({columns}) SELECT {key} + ?, trial_id + ?, {rest} "
+                    f"FROM {table} WHERE trial_id <= ?",
+                    (k * last_key[table], id_shift, last_id),
+                )
+    db.close()
+    return count * copies
 
 
 def live_refresh(url: str, running: int = 8, polls: int = 40) -> dict[str, float]:
@@ -177,6 +269,15 @@ def main() -> None:
     parser.add_argument(
         "--db", metavar="FILE", help="reuse a database filled earlier (study 'scale')"
     )
+    parser.add_argument(
+        "--no-datatable", action="store_true", help="skip the DataTable comparison (slow)"
+    )
+    parser.add_argument(
+        "--copies", type=int, default=1, help="repeat the filled trials K times in SQL"
+    )
+    parser.add_argument(
+        "--idle", type=float, default=20.0, help="seconds of idle CPU measured per tab (0: skip)"
+    )
     args = parser.parse_args()
     figures = []
     for count in args.trials:
@@ -187,11 +288,15 @@ def main() -> None:
                 shutil.copy(args.db, Path(folder) / "scale.db")
             else:
                 fill(url, count)
+            if args.copies > 1:
+                count = grow(Path(folder) / "scale.db", args.copies)
             filled = time.perf_counter() - started
             result: dict[str, Any] = {"trials": count, "fill_s": round(filled, 1)}
-            result.update(asyncio.run(_drive(url, args.keys)))
+            result.update(asyncio.run(_drive(url, args.keys, not args.no_datatable)))
+            result["peak_rss_with_datatable_mb"] = _peak_rss_mb()
+            if args.idle > 0:  # before live_refresh adds running trials: nothing changes
+                result.update(asyncio.run(_idle(url, args.idle)))
             result.update(live_refresh(url))
-            result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         figures.append(result)
         print(json.dumps(result), flush=True)
     if args.json:

@@ -38,3 +38,25 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
         if line.strip():
             return line.strip()[:limit]
     return type(exc).__name__
+
+
+# Characters that make printed text lie about itself, beyond the C0/C1 controls: the bidi
+# embeddings, overrides, isolates and marks (U+202E shows `gpj.exe` as `exe.jpg`).
+BIDI_CHARACTERS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def printable(text: str) -> str:
+    """Text another tool stored (a study name, a model, a reason) as one honest line for a
+    terminal: control and bidi characters shown escaped (`\\u202e`, `\\n`), the rest as is
+    (accents and emoji stay). hptui refuses such characters in what it is given; this is
+    for what it finds."""
+    if all(ch.isprintable() or ch == " " for ch in text) and not BIDI_CHARACTERS.intersection(text):
+        return text
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if (not ch.isprintable() and ch != " ") or ch in BIDI_CHARACTERS
+        else ch
+        for ch in text
+    )

@@ -9,6 +9,9 @@
 #   3. bench/workers_per_gpu.py: N = 1, 2, 4 detached workers
 #   4. bench/gpu.py --compile-only: one torch.compile round, with the time that is left
 # Results: $OUT/{run.log,bench.json,example.json,runs.db.example,workers.json,compile.json}
+# GPU_RUN_PLAN=packing (issue 17) runs bench/gpu_packing.py alone instead, within the budget:
+#   GPU_RUN_PLAN=packing bash device/gpu_run.sh                          # -> $OUT/packing.json
+#   GPU_RUN_PLAN=packing GPU_RUN_SMOKE=1 OUT=$(mktemp -d) bash device/gpu_run.sh   # rehearsal
 set -u
 OUT=${OUT:-/tmp/gpu-run-out}
 mkdir -p "$OUT"
@@ -93,6 +96,17 @@ import torch
 print("cuda", torch.version.cuda, "available", torch.cuda.is_available(),
       torch.cuda.get_device_name() if torch.cuda.is_available() else "")
 EOF
+
+if [ "${GPU_RUN_PLAN:-all}" = packing ]; then
+  SMOKE=(); [ "${GPU_RUN_SMOKE:-0}" = 1 ] && SMOKE=(--smoke)
+  phase "bench/gpu_packing.py" "$(left)" \
+    $PY bench/gpu_packing.py --data-dir "$DATA" --out "$OUT/packing.json" \
+    --budget $(( $(left) - 25 )) "${SMOKE[@]}"
+  rm -rf "$PKG"
+  echo "=== done after $(( $(date +%s) - T0 ))s; files in $OUT: ==="
+  ls -la "$OUT"
+  exit 0
+fi
 
 phase "bench/gpu.py (compile off)" "${LIMITS[0]}" \
   $PY bench/gpu.py --data-dir "$DATA" --out "$OUT/bench.json" "${BENCH[@]}"

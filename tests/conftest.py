@@ -4,6 +4,8 @@ Hugging Face library is imported, and data comes from ../shared/data/mrpc."""
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -48,6 +50,17 @@ def hptui_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 300, what: str = "") -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds (an
+    upper bound for a broken run, never a speed claim)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def write_space(path: Path, mrpc_dir: Path, params: str | None = None, **fixed: object) -> Path:

@@ -80,3 +80,22 @@ def test_a_narrow_study_keeps_the_settings_and_never_replaces_one(tmp_path: Path
     with pytest.raises(StudyError, match="already exists"):
         store.create_narrow_study("quad", "quad-narrow", space)
     assert "sampler random" in narrow_settings_note(store.require_settings("quad"))
+
+
+def test_a_narrowed_float_range_is_short_and_contains_the_fitted_range(tmp_path: Path) -> None:
+    """The form showed `7.448259879` for 7.448259879193542e-05: narrowed float bounds are
+    rounded outward to 4 significant digits, so they read whole and keep the range."""
+    url = analysis_data.build(tmp_path / "runs.db", sampler="random")
+    analysis = analyze(view_options("f1", False, False), study="quad", store=Store(url))
+    fitted = analysis.actionable_optimum("f1", True).space
+    space = analysis.suggested_space("f1", force=True)
+    floats = [p for p in space.params if p.type == "float" and p.step is None]
+    assert floats
+    for param in floats:
+        assert param.low is not None and param.high is not None
+        for bound in (param.low, param.high):
+            assert float(f"{bound:.4g}") == bound  # at most 4 significant digits
+        if param.name in fitted:
+            assert (
+                param.low <= fitted[param.name]["low"] and fitted[param.name]["high"] <= param.high
+            )

@@ -107,3 +107,19 @@ def test_sorting_orders_numbers_and_puts_missing_and_nan_last_both_ways() -> Non
         1,
         2,
     ]  # ties keep order
+
+
+def test_aliases_name_columns_and_clauses_keep_the_columns_own_name() -> None:
+    aliases = {"lr": "learning_rate", "batch": "train_batch_size", "acc": "accuracy"}
+    parsed = parse_filter("lr <= 3e-5, batch = 16", COLUMNS, aliases)
+    assert [r["number"] for r in parsed.apply(ROWS)] == [0, 3]
+    assert [str(c) for c in parsed.clauses] == ["learning_rate <= 3e-05", "train_batch_size = 16.0"]
+    assert parse_filter("learning_rate <= 3e-5", COLUMNS, aliases) == parse_filter(
+        "lr <= 3e-5", COLUMNS, aliases
+    )
+    with pytest.raises(FilterError) as caught:  # an alias of a column not shown is no name
+        parse_filter("acc > 0.5", COLUMNS, aliases)
+    assert "no column 'acc'" in str(caught.value)
+    with pytest.raises(FilterError) as caught:
+        parse_filter("LR > 0.5", COLUMNS, aliases)
+    assert "did you mean 'lr'?" in str(caught.value)

@@ -99,3 +99,30 @@ def test_device_script_rehearsal(tmp_path: Path) -> None:
     assert "bench/gpu.py (compile off): exit 0" in log
     assert "examples/build_example_db.py: exit 0" in log
     assert "bench/workers_per_gpu.py: exit 0" in log
+
+
+@pytest.mark.slow
+def test_packing_bench_rehearsal_through_the_device_script(tmp_path: Path) -> None:
+    """bench/gpu_packing.py (issue 17) in its --smoke mode, run by the device script's
+    packing plan: every phase ends, --per-gpu is refused on this CPU host and recorded,
+    the CUDA-graph option is refused, and the study reaches all its trials."""
+    env = hptui_env(GPU_RUN_SMOKE="1", GPU_RUN_PLAN="packing", OUT=str(tmp_path),
+                    GPU_RUN_BUDGET="500", PYTHON=sys.executable)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "device/gpu_run.sh"], cwd=REPO, env=env, text=True, capture_output=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["packing.json", "run.log"]
+    assert "bench/gpu_packing.py: exit 0" in (tmp_path / "run.log").read_text()
+    report = json.loads((tmp_path / "packing.json").read_text())
+    phases = report["phases"]
+    assert set(phases) == {"packing", "study", "ratio", "options"}
+    (row,) = phases["packing"]["rows"]
+    assert row["finished"] and row["complete"] == 2 and row["trials_per_hour"] > 0
+    assert "--per-gpu: exit 2" in row["started_with"] and "no visible CUDA GPU" in row["mps"]
+    assert phases["study"]["all_complete"] and phases["study"]["workers"] == 2
+    assert phases["ratio"]["exit"] == 0 and phases["ratio"]["ratio"] > 0
+    options = {r["option"]: r for r in phases["options"]["rows"]}
+    assert all(r["seconds"] > 0 for name, r in options.items() if "reduce-overhead" not in name)
+    assert "needs a CUDA device" in options['compile = "reduce-overhead"']["refused"]

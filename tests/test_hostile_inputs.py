@@ -156,7 +156,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     # worker
     (["worker", "a/b/c", "--trials", "1", "--detach"], ["study name 'a/b/c'", "path"]),
     (["worker", "../escape", "--trials", "1", "--detach"], ["'../escape'", "path"]),
-    (["worker", "s", "--trials", "0"], ["--trials", "at least 1"]),
+    (["worker", "s", "--trials", "0"], ["--trials", "from 1 to 1,000,000"]),
     (["worker", "s", "--trials", "1", "--device", "cudaXYZ"], ["device"]),
     (["worker", "s", "--trials", "1", "--device", WRONG_DEVICE], ["device", "cuda:99"]),
     (["worker", "s", "--trials", "1", "--storage", "{missing}"], ["no such database"]),

@@ -3,19 +3,15 @@ sharing one study through it, and the CLI reading it back."""
 
 from __future__ import annotations
 
-import glob
-import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import hptui_env, write_space
+from pg_server import postgres_server
 
 from hptui.core.studies.reader import StudyReader
 from hptui.core.studies.settings import StudySettings, create_study
@@ -23,76 +19,12 @@ from hptui.core.studies.space import load_space
 from hptui.core.workers.registry import list_workers
 
 FAST_HEARTBEAT = ["--heartbeat", "1", "--grace", "3"]
-NO_SERVER = (
-    "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb): "
-    ".ci/run should install Debian's postgresql package (.ci/install-postgres)"
-)
-
-
-def _initdb() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]) if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _as_postgres(*command: str | Path, timeout: float = 120) -> None:
-    """Run a server tool as the postgres user (initdb refuses root)."""
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    done = subprocess.run(
-        [*prefix, *map(str, command)], capture_output=True, text=True, timeout=timeout
-    )
-    assert done.returncode == 0, f"{command[0]} failed:\n{done.stdout}\n{done.stderr}"
 
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    initdb = _initdb()
-    if initdb is None:
-        if os.environ.get("CI"):
-            pytest.fail(NO_SERVER)
-        pytest.skip(NO_SERVER)
-    pg_ctl = initdb.parent / "pg_ctl"
-    base = Path(tempfile.mkdtemp(prefix="hptui-pg-", dir="/tmp"))
-    base.chmod(0o755)
-    data = base / "data"
-    log = base / "server.log"
-    port = _free_port()
-    started = False
-    try:
-        if os.geteuid() == 0:
-            shutil.chown(base, "postgres", "postgres")
-        _as_postgres(initdb, "-D", data, "-A", "trust", "-U", "postgres",
-                     "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c port={port} "
-            f"-c unix_socket_directories={base} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        started = True  # a failed start may still leave a postmaster behind: stop it below
-        _as_postgres(pg_ctl, "-D", data, "-l", log, "-w", "-t", "60", "-o", options, "start")
-        import psycopg2
-
-        admin = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-        try:
-            admin.autocommit = True
-            with admin.cursor() as cursor:
-                cursor.execute("CREATE DATABASE hptui")
-        finally:
-            admin.close()
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/hptui"
-    finally:
-        if started:
-            prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-            subprocess.run(
-                [*prefix, str(pg_ctl), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                capture_output=True, timeout=60,
-            )  # fmt: skip
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres_server() as server:
+        yield server.url
 
 
 def _settings(tmp_path: Path, mrpc_dir: Path) -> StudySettings:

@@ -98,15 +98,15 @@ def test_baseline_and_exclusion_marks_are_stored_in_the_database(fixed_url: str)
         await pilot.press("b")
         await settle(app, pilot)
         assert load_marks(fixed_url, STUDY).baseline == 1
-        await pilot.press("down", "x")  # trial 2: predicts one class
+        await pilot.press("down", "x", "y")  # trial 2: predicts one class (confirmed)
         await settle(app, pilot)
         assert load_marks(fixed_url, STUDY).excluded == {2}
         assert pane.query_one(TrialsGrid).excluded == {2}
         await pilot.press("space", "space")  # mark 2 and 3
-        await pilot.press("x")  # 2 is excluded, 3 is not: exclude both
+        await pilot.press("x", "y")  # 2 is excluded, 3 is not: exclude both
         await settle(app, pilot)
         assert load_marks(fixed_url, STUDY).excluded == {2, 3}
-        await pilot.press("x")  # both excluded: include both again
+        await pilot.press("x", "y")  # both excluded: include both again
         await settle(app, pilot)
         assert load_marks(fixed_url, STUDY).excluded == frozenset()
         await pilot.press("up", "up", "up", "b")  # back on 1: clear the baseline
@@ -130,7 +130,8 @@ def test_compare_two_marked_trials_and_open_a_trials_details(fixed_url: str) -> 
         assert [r["number"] for r in screen.rows] == [0, 3]
         table = screen.query_one("DataTable")
         labels = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]  # type: ignore[attr-defined]
-        assert "≠ lr" in labels and "≠ batch" in labels and "  wd" in labels
+        # equal parameters are hidden (diff-only compare); `a` shows them
+        assert "≠ lr" in labels and "≠ batch" in labels and "  wd" not in labels
         f1_row = [str(c) for c in table.get_row_at(labels.index("  f1"))]  # type: ignore[attr-defined]
         assert f1_row[1:] == ["0.8791", "0.9012 (+0.0221)"]
         await pilot.press("escape")
@@ -205,7 +206,7 @@ def test_help_lists_the_keys_of_the_screen_below(fixed_url: str) -> None:
         assert {
             "Sort (again: reverse)",
             "Mark",
-            "Compare marked",
+            "Compare",
             "Baseline",
             "Export",
             "Quit",

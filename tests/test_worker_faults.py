@@ -11,11 +11,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import hptui_env, write_space
+from conftest import hptui_env, wait_until, write_space
 
 from hptui.core.studies.reader import StudyReader, TrialRow
 from hptui.core.studies.settings import StudySettings, create_study, load_study
@@ -45,15 +44,6 @@ def _worker(url: str, trials: int, log: Path, *extra: str) -> subprocess.Popen[b
         )  # fmt: skip
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 180, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _running_with_steps(url: str) -> TrialRow | None:
     reader = StudyReader(url)
     for row in reader.trials("s"):
@@ -70,7 +60,7 @@ def test_a_worker_paused_past_its_grace_gives_up_the_trial_and_goes_on(
     log = tmp_path / "worker.log"
     process = _worker(storage_url, 2, log)
     try:
-        _wait_for(lambda: _running_with_steps(storage_url) is not None, what="a training step")
+        wait_until(lambda: _running_with_steps(storage_url) is not None, what="a training step")
         paused = _running_with_steps(storage_url)
         assert paused is not None
         process.send_signal(signal.SIGSTOP)
@@ -227,17 +217,23 @@ def test_three_crash_and_resume_cycles_end_with_exactly_the_seeded_total(
     total = 20
 
     first = _worker(storage_url, total, log)
-    _wait_for(lambda: _running_with_steps(storage_url) is not None, what="a training step")
+    wait_until(lambda: _running_with_steps(storage_url) is not None, what="a training step")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
 
     paused = _worker(storage_url, total, log)
-    _wait_for(lambda: _running_with_steps(storage_url) is not None, timeout=300, what="a step")
+    wait_until(lambda: _running_with_steps(storage_url) is not None, timeout=300, what="a step")
     paused.send_signal(signal.SIGSTOP)
     try:
         time.sleep(GRACE + 4)
         restarted = _worker(storage_url, total, log)  # fails the paused worker's trial
-        _wait_for(
+        # registered, so its signal handlers are in place (a SIGTERM during its imports
+        # would kill it with Python's default action instead)
+        wait_until(
+            lambda: restarted.pid in [w.pid for w in list_workers(storage_url, "s")],
+            timeout=300, what="the restarted worker's registration",
+        )  # fmt: skip
+        wait_until(
             lambda: any(r.reason and r.reason.startswith("worker lost")
                         for r in StudyReader(storage_url).trials("s")),
             timeout=300, what="the paused trial failed as lost",
@@ -246,7 +242,7 @@ def test_three_crash_and_resume_cycles_end_with_exactly_the_seeded_total(
         paused.send_signal(signal.SIGCONT)
     time.sleep(5)
     restarted.send_signal(signal.SIGTERM)
-    assert restarted.wait(timeout=300) == 0, log.read_text()[-3000:]
+    assert restarted.wait(timeout=300) == 128 + signal.SIGTERM, log.read_text()[-3000:]
     last = _worker(storage_url, total, log)
     assert [w.wait(timeout=1200) for w in (paused, last)] == [0, 0], log.read_text()[-3000:]
 
@@ -263,7 +259,7 @@ def _run_and_stop(url: str) -> None:
     worker = Worker(WorkerOptions("s", url, trials=1, heartbeat_interval=1, grace_period=GRACE))
 
     def stop_when_training() -> None:
-        _wait_for(lambda: worker.row is not None and _running_with_steps(url) is not None,
+        wait_until(lambda: worker.row is not None and _running_with_steps(url) is not None,
                   timeout=300, what="a training step")  # fmt: skip
         assert worker.row is not None
         request_stop(url, worker.row.id)

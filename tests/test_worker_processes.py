@@ -9,11 +9,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import hptui_env, write_space
+from conftest import hptui_env, wait_until, write_space
 
 from hptui.core.studies.reader import StudyReader, TrialRow
 from hptui.core.studies.settings import StudySettings, create_study
@@ -36,15 +35,6 @@ def _worker(url: str, trials: int, log: Path, *extra: str) -> subprocess.Popen[b
         )  # fmt: skip
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 120, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _running_with_steps(url: str) -> TrialRow | None:
     reader = StudyReader(url)
     for row in reader.trials("s"):
@@ -59,7 +49,7 @@ def test_kill_9_mid_trial_is_failed_retried_and_nothing_is_lost(
     _create(tmp_path, mrpc_dir, storage_url, num_epochs=25)
     log = tmp_path / "worker.log"
     first = _worker(storage_url, 2, log)
-    _wait_for(lambda: _running_with_steps(storage_url) is not None, what="a training step")
+    wait_until(lambda: _running_with_steps(storage_url) is not None, what="a training step")
     killed = _running_with_steps(storage_url)
     assert killed is not None
     first.send_signal(signal.SIGKILL)
@@ -81,16 +71,16 @@ def test_kill_9_mid_trial_is_failed_retried_and_nothing_is_lost(
     assert len(rows) == 3
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_stop_signal_ends_the_trial_as_failed_and_the_worker_exits(
     tmp_path: Path, mrpc_dir: Path, storage_url: str, signum: signal.Signals
 ) -> None:
     _create(tmp_path, mrpc_dir, storage_url, num_epochs=25)
     log = tmp_path / "worker.log"
     process = _worker(storage_url, 3, log)
-    _wait_for(lambda: _running_with_steps(storage_url) is not None, what="a training step")
+    wait_until(lambda: _running_with_steps(storage_url) is not None, what="a training step")
     process.send_signal(signum)
-    assert process.wait(timeout=60) == 0
+    assert process.wait(timeout=60) == 128 + signum  # as a shell reports a killed command
     rows = StudyReader(storage_url).trials("s")
     assert rows[0].state == "FAIL" and rows[0].reason.startswith(
         f"killed by {signum.name} at step "
@@ -119,8 +109,8 @@ def test_a_detached_worker_outlives_its_parent_and_session(
     assert log.parent == tmp_path / "hptui-logs"
     assert log.name.endswith(f"-{pid}.log")  # named after the worker, not the parent
     assert os.getsid(pid) == pid  # a session of its own: the terminal's hangup won't reach it
-    _wait_for(lambda: len(StudyReader(storage_url).trials("s")) >= 1, what="the first trial")
-    _wait_for(lambda: not _alive(pid), timeout=300, what="the worker to finish")
+    wait_until(lambda: len(StudyReader(storage_url).trials("s")) >= 1, what="the first trial")
+    wait_until(lambda: not _alive(pid), timeout=300, what="the worker to finish")
     rows = StudyReader(storage_url).trials("s")
     assert [r.state for r in rows] == ["COMPLETE", "COMPLETE"], log.read_text()[-2000:]
     assert "worker done" in log.read_text()

@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import write_space
+from conftest import wait_until, write_space
 
 from hptui.core.studies.reader import StudyReader
 from hptui.core.studies.settings import StudySettings, create_study
@@ -29,15 +27,6 @@ from hptui.core.workers.registry import (
 # Beats every second; a generous grace, so a loaded 2-core machine never makes a live
 # worker look gone.
 HEARTBEAT = {"heartbeat_interval": 1, "grace_period": 30}
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 180, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _create(tmp_path: Path, mrpc_dir: Path, url: str, **fixed: object) -> None:
@@ -80,7 +69,7 @@ def test_start_two_workers_list_them_and_stop_one(
         workers = list_workers(storage_url, "s")
         return [w for w in workers if w.trial_number is not None and w.status == "alive"]
 
-    _wait_for(lambda: len(training()) == 2, what="both workers training a trial")
+    wait_until(lambda: len(training()) == 2, what="both workers training a trial")
     workers = training()
     cores = len(os.sched_getaffinity(0))
     assert sorted(w.pid for w in workers) == sorted(s.pid for s in started)
@@ -95,7 +84,7 @@ def test_start_two_workers_list_them_and_stop_one(
 
     stopped = workers[0]
     request_stop(storage_url, stopped.worker_id)
-    _wait_for(lambda: not pid_alive(stopped.pid), timeout=120, what="the stopped worker to exit")
+    wait_until(lambda: not pid_alive(stopped.pid), timeout=120, what="the stopped worker to exit")
     (after,) = [w for w in list_workers(storage_url, include_exited=True) if w.pid == stopped.pid]
     assert (after.status, after.exit_reason) == ("exited", "stopped from the console")
     assert stopped.pid not in [w.pid for w in list_workers(storage_url)]
@@ -107,7 +96,7 @@ def test_start_two_workers_list_them_and_stop_one(
     assert "Traceback" not in log
 
     other = next(s for s in started if s.pid != stopped.pid)
-    _wait_for(lambda: not pid_alive(other.pid), timeout=400, what="the other worker to finish")
+    wait_until(lambda: not pid_alive(other.pid), timeout=400, what="the other worker to finish")
     rows = {r.number: r for r in StudyReader(storage_url).trials("s")}
     retried = [r for r in rows.values() if r.params == rows[stopped.trial_number].params]
     assert sorted(r.state for r in retried) == ["COMPLETE", "FAIL"]  # retried once

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.color import Color
@@ -20,6 +21,7 @@ from textual.filter import Monochrome
 
 from hptui.core.studies.store import Store
 
+from .commands import ScreenCommands
 from .messages import ActionFailed, ReportsWorkerErrors
 from .screens.help import HelpScreen
 from .screens.studies import StudiesScreen
@@ -31,8 +33,10 @@ class HptuiApp(ReportsWorkerErrors, App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "hptui"
+    # The palette offers every key of the screen it is opened on, then Textual's own commands.
+    COMMANDS = App.COMMANDS | {ScreenCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", show=False),  # in `?`: the footer keeps room for Help
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
     ]
@@ -65,6 +69,15 @@ class HptuiApp(ReportsWorkerErrors, App[None]):
     def on_action_failed(self, message: ActionFailed) -> None:
         """The one place errors are shown: a failed read, write or thread worker."""
         self.notify(f"{message.what}: {message.error}", severity="error", markup=False)
+
+    async def on_event(self, event: events.Event) -> None:
+        """A screen still building (the new-study form) may drop keys typed before it was
+        ready, so a repeated key never lands in a text field it did not show yet."""
+        if isinstance(event, events.Key) and not event.is_forwarded and self.screen_stack:
+            takes_key = getattr(self.screen_stack[-1], "takes_key", None)
+            if takes_key is not None and not takes_key(event):
+                return
+        await super().on_event(event)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -286,6 +286,8 @@ def _narrowed_param(name: str, bounds: Mapping[str, Any], base: ParamSpec | None
     log = bool(bounds.get("log")) if base is None else base.log
     if integer:
         low, high = round(low), round(high)
+    elif step is None:
+        low, high = _rounded_outward(float(low), float(high), base)
     if not low < high:
         return ParamSpec(name, "fixed", value=low if integer else float(low))
     return ParamSpec(
@@ -293,6 +295,26 @@ def _narrowed_param(name: str, bounds: Mapping[str, Any], base: ParamSpec | None
         low=low if integer else float(low), high=high if integer else float(high),
         log=log, step=(int(step) if integer else float(step)) if step is not None else None,
     )  # fmt: skip
+
+
+def _rounded_outward(low: float, high: float, base: ParamSpec | None) -> tuple[float, float]:
+    """Float bounds to 4 significant digits, rounded outward (the narrowed range is kept
+    whole) and clipped to the study's own bounds: `7.449e-05`, not `7.448259879193542e-05`,
+    in the form and the TOML a user reads."""
+
+    def rounded(value: float, up: bool) -> float:
+        if value == 0 or not math.isfinite(value):
+            return value
+        scale = 10 ** (math.floor(math.log10(abs(value))) - 3)
+        steps = math.ceil(value / scale) if up else math.floor(value / scale)
+        return float(f"{steps * scale:.4g}")
+
+    new_low, new_high = rounded(low, up=False), rounded(high, up=True)
+    if base is not None and base.low is not None and base.high is not None:
+        new_low, new_high = max(new_low, float(base.low)), min(new_high, float(base.high))
+    if base is not None and base.log and new_low <= 0:
+        new_low = low
+    return new_low, new_high
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ EXCLUDED = "hptui.excluded"  # trial numbers left out of analysis
 DERIVED_FROM = "hptui.derived_from"  # the study an edited space was copied from
 CARD_SOURCES = "hptui.card_sources"
 CARD_PARAMS = "hptui.card_params"
+NOTES = "hptui.notes"  # {"trial number": "a person's one-line note"} (core/studies/notes.py)
 
 # Trial attributes.
 SOURCE = "hptui.source"  # grid, manual, history, card, ...

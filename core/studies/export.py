@@ -29,7 +29,7 @@ from typing import Any
 
 from hptui.core.errors import HptuiError
 
-from .reader import METRICS, StudyReader, TrialRow
+from .reader import METRICS, StudyReader, TrialRow, value_columns
 from .storage import SQLITE_BUSY_TIMEOUT, sqlite_path
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -42,13 +42,15 @@ class ExportError(HptuiError):
 
 
 def flat_rows(reader: StudyReader, study_name: str) -> list[dict[str, Any]]:
-    """One dict per trial: number, state, reason, duration_s, params, metrics."""
+    """One dict per trial: number, state, reason, duration_s, objective values (a study
+    another tool made: `value`, or `value_0`, `value_1`...), params, metrics, note."""
     from .quick_reads import study_settings
 
     settings = study_settings(reader, study_name)  # one query, not every study's counts
     trials = reader.trials(study_name)
     names = settings.space.names if settings else sorted({n for t in trials for n in t.params})
-    rows = [trial.flat(names, METRICS) for trial in trials]
+    values = objective_columns(reader, study_name, settings is not None)
+    rows = [trial.flat(names, METRICS, values) for trial in trials]
     # Model-card studies: what each card is (task, base model...), so unlike cards show.
     from hptui.core.cards.info import CARD_COLUMNS, CARD_INFO_ATTR
 
@@ -56,8 +58,23 @@ def flat_rows(reader: StudyReader, study_name: str) -> list[dict[str, Any]]:
     if any(isinstance(card, dict) for card in cards):
         for row, card in zip(rows, cards, strict=True):
             row.update({k: card.get(k) if isinstance(card, dict) else None for k in CARD_COLUMNS})
+    from .notes import load_notes  # a person's note on a trial (the console's N, `hptui note`)
+
+    notes = load_notes(reader, study_name)
+    for row in rows:
+        row["note"] = notes.get(row["number"])
     add_replicate_columns(rows, trials, names)
     return rows
+
+
+def objective_columns(reader: StudyReader, study_name: str, has_settings: bool) -> list[str]:
+    """The objective-value columns of the study's flat rows (`reader.value_columns`): none
+    for an hptui study (its objective is a metric column already)."""
+    from .quick_reads import study_directions
+
+    if has_settings:
+        return []
+    return value_columns(False, len(study_directions(reader, study_name)))
 
 
 def add_replicate_columns(
@@ -240,20 +257,27 @@ def column_types(rows: Sequence[dict[str, Any]], reader_types: dict[str, str]) -
     return types
 
 
-def refresh_flat_table(storage_url: str, study_name: str) -> int:
+def refresh_flat_table(storage_url: str, study_name: str, *, study_id: int | None = None) -> int:
     """Mirror the study's trials into the `hptui_trials` table of a SQLite storage, one
     typed column per parameter and metric, for `sqlite3 runs.db 'select * from
     hptui_trials'`. Called by writers (a worker when a trial ends, an import). Returns the
-    rows written (0 for non-SQLite storages, which have the read API only)."""
+    rows written (0 for non-SQLite storages, which have the read API only).
+
+    The study is the one of `study_id` if given, else of `study_name`; a worker whose study
+    was renamed under it (`hptui study rename`) still names the old one, so a missing name
+    is looked up through this process's worker row. Rows go under the study's name as it
+    is when they are written."""
     path = sqlite_path(storage_url)
     if path is None:
         return 0
     reader = StudyReader(storage_url)
+    study_name = current_name(reader, study_name, study_id)
     info = reader.study(study_name)
     rows = [{"study": study_name, **row} for row in flat_rows(reader, study_name)]
     known = {"study": "TEXT", "number": "INTEGER", "state": "TEXT", "reason": "TEXT",
              "duration_s": "REAL", **dict.fromkeys(METRICS, "REAL"),
-             "seed": "INTEGER", "config": "TEXT"}  # fmt: skip
+             "seed": "INTEGER", "config": "TEXT",
+             **dict.fromkeys(info.value_names, "REAL")}  # fmt: skip
     if info.settings:
         for param in info.settings.space.params:
             if param.type in ("float", "int"):
@@ -262,9 +286,22 @@ def refresh_flat_table(storage_url: str, study_name: str) -> int:
     connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
     try:
         connection.execute("BEGIN IMMEDIATE")
+        now = connection.execute(
+            "SELECT study_name FROM studies WHERE study_id = ?", (info.study_id,)
+        ).fetchone()
+        if now is None:  # deleted meanwhile: nothing to mirror
+            connection.execute("ROLLBACK")
+            return 0
         _shape_table(connection, types)
-        connection.execute(f"DELETE FROM {FLAT_TABLE} WHERE study = ?", (study_name,))
+        # Renamed since the rows were read: written under the name it has now, and rows a
+        # refresh that raced the rename wrote under the old name (no study has it) go.
+        connection.execute(
+            f"DELETE FROM {FLAT_TABLE} WHERE study = ? OR (study = ? "
+            "AND study NOT IN (SELECT study_name FROM studies))",
+            (now[0], study_name),
+        )
         for row in rows:
+            row["study"] = now[0]
             names = [n for n in row if n in types]
             connection.execute(
                 f"INSERT INTO {FLAT_TABLE} ({', '.join(map(_quote, names))}) "
@@ -281,51 +318,85 @@ def refresh_flat_table(storage_url: str, study_name: str) -> int:
     return len(rows)
 
 
-def update_flat_table(storage_url: str, study_name: str) -> None:
+def update_flat_table(storage_url: str, study_name: str, *, study_id: int | None = None) -> None:
     """`refresh_flat_table` for writers that must not fail because of it (a trial that
-    just ended stays recorded whatever happens here): errors are logged, not raised."""
+    just ended stays recorded whatever happens here): errors are logged, not raised (in
+    one line when it is a condition hptui names, e.g. the study deleted meanwhile)."""
     try:
-        refresh_flat_table(storage_url, study_name)
+        refresh_flat_table(storage_url, study_name, study_id=study_id)
+    except HptuiError as exc:
+        log.warning("could not refresh the %s table: %s", FLAT_TABLE, exc)
     except Exception:
         log.warning("could not refresh the %s table", FLAT_TABLE, exc_info=True)
 
 
+def current_name(reader: StudyReader, study_name: str, study_id: int | None = None) -> str:
+    """The study's name now: that of `study_id` if given; else `study_name` if a study has
+    it; else (renamed under a running worker) the name of the study this process's live
+    worker row is working on. A study that is gone is the usual StudyError."""
+    import os
+    import platform
+
+    import sqlalchemy as sa
+
+    from .storage import TABLES
+
+    with reader.engine.connect() as c:
+        if study_id is None:
+            found = c.execute(
+                sa.text("SELECT study_id FROM studies WHERE study_name = :n"), {"n": study_name}
+            ).scalar()
+            if found is not None:
+                return study_name
+            if not reader._has_table(TABLES.workers.name):
+                return study_name
+            workers = TABLES.workers
+            live = c.execute(
+                sa.select(workers.c.study_id).where(
+                    workers.c.host == platform.node(),
+                    workers.c.pid == os.getpid(),
+                    workers.c.exited_at.is_(None),
+                )
+            ).scalars().all()  # fmt: skip
+            if len(set(live)) != 1:
+                return study_name  # not a worker, or more than one: cannot tell
+            study_id = int(live[0])
+        name = c.execute(
+            sa.text("SELECT study_name FROM studies WHERE study_id = :s"), {"s": study_id}
+        ).scalar()
+    return str(name) if name is not None else study_name
+
+
+# The flat table's SQLite types as sqlite-utils names them.
+_PY_TYPES: dict[str, type] = {"TEXT": str, "INTEGER": int, "REAL": float}
+
+
 def _shape_table(connection: sqlite3.Connection, types: dict[str, str]) -> None:
     """Create the table, add new columns, and rebuild it if an older hptui made a column
-    of the wrong type (the TEXT metrics of earlier versions), keeping every row."""
-    existing = {
-        row[1].lower(): (row[1], row[2].upper())
-        for row in connection.execute(f"PRAGMA table_info({FLAT_TABLE})")
-    }
+    of the wrong type (the TEXT metrics of earlier versions), keeping every row. Done by
+    sqlite-utils (create / add_column / transform), inside the caller's BEGIN IMMEDIATE:
+    with a transaction open, sqlite-utils works in a savepoint and commits nothing itself."""
+    import sqlite_utils
+
+    table = sqlite_utils.Database(connection).table(FLAT_TABLE)
     wanted = {"study": "TEXT", "number": "INTEGER", **types}
-    if existing and any(
-        name.lower() in existing and existing[name.lower()][1] != kind
-        for name, kind in wanted.items()
-    ):
-        old_columns = [name for name, _ in existing.values()]
-        merged = {name: wanted.get(name, kind) for name, kind in existing.values()}
-        connection.execute(f"ALTER TABLE {FLAT_TABLE} RENAME TO {FLAT_TABLE}_old")
-        _create(connection, merged)
-        casts = ", ".join(f"CAST({_quote(n)} AS {merged[n]})" if merged[n] != "TEXT" else _quote(n)
-                          for n in old_columns)  # fmt: skip
-        connection.execute(
-            f"INSERT INTO {FLAT_TABLE} ({', '.join(map(_quote, old_columns))}) "
-            f"SELECT {casts} FROM {FLAT_TABLE}_old"
+    if not table.exists():
+        table.create(
+            {name: _PY_TYPES[kind] for name, kind in wanted.items()}, pk=("study", "number")
         )
-        connection.execute(f"DROP TABLE {FLAT_TABLE}_old")
-        existing = {n.lower(): (n, k) for n, k in merged.items()}
-    if not existing:
-        _create(connection, wanted)
         return
+    existing = {column.name.lower(): (column.name, column.type.upper()) for column in table.columns}
+    retyped = {
+        existing[name.lower()][0]: _PY_TYPES[kind]
+        for name, kind in wanted.items()
+        if name.lower() in existing and existing[name.lower()][1] != kind
+    }
+    if retyped:  # SQLite's column affinity turns the TEXT '0.5' of old rows into 0.5
+        table.transform(types=retyped, pk=("study", "number"))
     for name, kind in wanted.items():
         if name.lower() not in existing:
-            connection.execute(f"ALTER TABLE {FLAT_TABLE} ADD COLUMN {_quote(name)} {kind}")
+            table.add_column(name, _PY_TYPES[kind])
             existing[name.lower()] = (name, kind)
-
-
-def _create(connection: sqlite3.Connection, columns: dict[str, str]) -> None:
-    body = ", ".join(f"{_quote(name)} {kind}" for name, kind in columns.items())
-    connection.execute(f"CREATE TABLE {FLAT_TABLE} ({body}, PRIMARY KEY (study, number))")
 
 
 def _quote(name: str) -> str:

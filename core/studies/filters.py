@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,9 +76,13 @@ class TrialFilter:
         return bool(self.clauses)
 
 
-def parse_filter(text: str, columns: Sequence[str]) -> TrialFilter:
+def parse_filter(
+    text: str, columns: Sequence[str], aliases: Mapping[str, str] | None = None
+) -> TrialFilter:
     """Parse a filter typed by a person, checking each column name against `columns`.
 
+    `aliases` maps other names a person may use (the console's header labels: `lr` for
+    `learning_rate`) to column names; a clause keeps the column's own name.
     Raises FilterError naming the clause and what would fix it.
     """
     text = text.strip()
@@ -92,11 +96,11 @@ def parse_filter(text: str, columns: Sequence[str]) -> TrialFilter:
     for part in _SPLIT.split(text):
         if not part:
             raise FilterError("filter: an empty clause; write `column op value, ...`")
-        clauses.append(_parse_clause(part, columns))
+        clauses.append(_parse_clause(part, columns, aliases or {}))
     return TrialFilter(tuple(clauses))
 
 
-def _parse_clause(part: str, columns: Sequence[str]) -> Clause:
+def _parse_clause(part: str, columns: Sequence[str], aliases: Mapping[str, str]) -> Clause:
     match = _CLAUSE.match(part)
     if match is None:
         raise FilterError(
@@ -104,8 +108,11 @@ def _parse_clause(part: str, columns: Sequence[str]) -> Clause:
             "< <= > >= = !=, e.g. `f1 > 0.85` or `state = COMPLETE`"
         )
     column, op, raw = match.groups()
+    if column not in columns and aliases.get(column) in columns:
+        column = aliases[column]
     if column not in columns:
-        close = [c for c in columns if c.lower() == column.lower() or column.lower() in c.lower()]
+        names = [*columns, *(a for a, c in aliases.items() if a not in columns and c in columns)]
+        close = [c for c in names if c.lower() == column.lower() or column.lower() in c.lower()]
         hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(columns)}"
         raise FilterError(f"filter: no column {column!r}{hint}")
     raw = raw.strip().strip("'\"")

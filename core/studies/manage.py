@@ -2,13 +2,15 @@
 
 Optuna can delete a study but not rename one, and knows nothing of hptui's tables (curves,
 evaluations, events, slots, the flat `hptui_trials` table), so both are done here: a deleted
-study leaves no orphan rows, and a renamed one keeps its trials, curves and settings.
+study leaves no orphan rows, and a renamed one keeps its trials, curves and settings (and
+its identity: core/studies/identity.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .identity import renamed
 from .settings import StudyError
 from .storage import TABLES, engine, optuna_storage, table_names
 
@@ -66,8 +68,11 @@ def rename_study(storage_url: str, name: str, new_name: str) -> None:
     import sqlalchemy as sa
 
     connectable = engine(storage_url)
-    present = table_names(connectable)
     with connectable.begin() as c:
+        if c.dialect.name == "sqlite":  # the write lock first: the reads below stay current
+            c.execute(sa.text("UPDATE studies SET study_name = study_name WHERE 0 = 1"))
+        # Looked for inside the transaction: a worker's first refresh may create it now.
+        present = set(sa.inspect(c).get_table_names())
         study_id = _study_id(c, name, storage_url)
         taken = c.execute(
             sa.text("SELECT 1 FROM studies WHERE study_name = :n"), {"n": new_name}
@@ -83,6 +88,10 @@ def rename_study(storage_url: str, name: str, new_name: str) -> None:
                 sa.text("UPDATE hptui_trials SET study = :new WHERE study = :old"),
                 {"new": new_name, "old": name},
             )
+    # Same study id, same stamp (a system attribute of the study): its rows stay its own.
+    # A worker running under it still says the old name; its flat-table refresh finds the
+    # study by its worker row (export.current_name), so no trial is left out.
+    renamed(connectable, study_id, new_name)
 
 
 def _study_id(c: object, name: str, storage_url: str) -> int:

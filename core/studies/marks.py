@@ -3,12 +3,15 @@
 Marks live in the study's own user attributes (`hptui.baseline`, `hptui.excluded`), so the
 console, `hptui analyze` and optuna-dashboard all see the same ones, on SQLite and
 PostgreSQL alike. Marking never deletes or changes a trial: an excluded trial stays in the
-table, the exports and the database, and is only left out (and counted) by the fits.
+table, the exports and the database, and is only left out (and counted) by the fits. A mark
+is one transaction holding the write lock (`_update`), so marks made by several processes at
+once are all kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,8 @@ from . import attrs
 from .settings import StudyError
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from .reader import StudyReader
 
 BASELINE_ATTR = attrs.BASELINE
@@ -55,25 +60,115 @@ def load_marks(storage_url: str, study_name: str, reader: StudyReader | None = N
 
 def set_baseline(storage_url: str, study_name: str, number: int | None) -> Marks:
     """Mark trial `number` as the study's baseline (None clears it); returns the new marks."""
-    study = _study(storage_url, study_name)
-    if number is not None:
-        _check_number(study, number)
-    study.set_user_attr(BASELINE_ATTR, number)
-    return marks_from_attrs(study.user_attrs)
+
+    def change(_marks: Marks) -> dict[str, Any]:
+        return {BASELINE_ATTR: number}
+
+    return _update(storage_url, study_name, [] if number is None else [number], change)
 
 
 def set_excluded(
     storage_url: str, study_name: str, numbers: Iterable[int], excluded: bool = True
 ) -> Marks:
     """Exclude trials from analysis (or include them again, `excluded=False`)."""
-    study = _study(storage_url, study_name)
     wanted = set(numbers)
-    for number in wanted:
-        _check_number(study, number)
-    current = set(marks_from_attrs(study.user_attrs).excluded)
-    current = current | wanted if excluded else current - wanted
-    study.set_user_attr(EXCLUDED_ATTR, sorted(current))
-    return marks_from_attrs(study.user_attrs)
+
+    def change(marks: Marks) -> dict[str, Any]:
+        current = marks.excluded | wanted if excluded else marks.excluded - wanted
+        return {EXCLUDED_ATTR: sorted(current)}
+
+    return _update(storage_url, study_name, sorted(wanted), change)
+
+
+def _update(
+    storage_url: str,
+    study_name: str,
+    numbers: list[int],
+    change: Callable[[Marks], dict[str, Any]],
+) -> Marks:
+    """Read the marks, apply `change` and write them back in ONE transaction that holds the
+    database's write lock from its first read (SQLite: BEGIN IMMEDIATE; PostgreSQL: the
+    study's row locked FOR UPDATE), so marks made by several processes at once all stay.
+    The attributes are Optuna's own (`study_user_attributes`, JSON values, as Optuna writes
+    them), so marks recorded before, and every tool that reads them, see the same ones."""
+    from .retry import call
+    from .storage import engine
+
+    engine(storage_url, read_only=True)  # a missing or foreign database: refused, unwritten
+    return call(_update_once, engine(storage_url), storage_url, study_name, numbers, change)
+
+
+def _update_once(
+    connectable: sa.Engine,
+    storage_url: str,
+    study_name: str,
+    numbers: list[int],
+    change: Callable[[Marks], dict[str, Any]],
+) -> Marks:
+    import sqlalchemy as sa
+
+    with connectable.connect() as c:
+        if c.dialect.name == "sqlite":
+            c.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, before anything is read
+        lock = " FOR UPDATE" if c.dialect.name == "postgresql" else ""
+        study_id = c.execute(
+            sa.text(f"SELECT study_id FROM studies WHERE study_name = :n{lock}"),
+            {"n": study_name},
+        ).scalar()
+        if study_id is None:
+            raise StudyError(f"no study {study_name!r} in {storage_url}")
+        for number in numbers:
+            found = c.execute(
+                sa.text("SELECT 1 FROM trials WHERE study_id = :s AND number = :n"),
+                {"s": study_id, "n": number},
+            ).first()
+            if found is None:
+                raise StudyError(f"study {study_name!r} has no trial {number}")
+        current = _read_attrs(c, study_id)
+        changed = change(marks_from_attrs(current))
+        for key, value in changed.items():
+            _write_attr(c, study_id, key, value, exists=key in current)
+        c.commit()
+    return marks_from_attrs({**current, **changed})
+
+
+def _read_attrs(c: sa.Connection, study_id: int) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    rows = c.execute(
+        sa.text(
+            "SELECT key, value_json FROM study_user_attributes "
+            "WHERE study_id = :s AND key IN (:b, :e)"
+        ),
+        {"s": study_id, "b": BASELINE_ATTR, "e": EXCLUDED_ATTR},
+    ).all()
+    values: dict[str, Any] = {}
+    for key, text in rows:
+        try:
+            values[key] = json.loads(text)
+        except (TypeError, ValueError):
+            values[key] = None  # another tool's bad value: ignored, then overwritten
+    return values
+
+
+def _write_attr(c: sa.Connection, study_id: int, key: str, value: Any, *, exists: bool) -> None:
+    import sqlalchemy as sa
+
+    params = {"s": study_id, "k": key, "v": json.dumps(value)}
+    if exists:
+        c.execute(
+            sa.text(
+                "UPDATE study_user_attributes SET value_json = :v WHERE study_id = :s AND key = :k"
+            ),
+            params,
+        )
+    else:
+        c.execute(
+            sa.text(
+                "INSERT INTO study_user_attributes (study_id, key, value_json) VALUES (:s, :k, :v)"
+            ),
+            params,
+        )
 
 
 def _summary(storage_url: str, study_name: str, *, read_only: bool = False) -> Any:
@@ -84,19 +179,3 @@ def _summary(storage_url: str, study_name: str, *, read_only: bool = False) -> A
         if summary.study_name == study_name:
             return summary
     raise StudyError(f"no study {study_name!r} in {storage_url}")
-
-
-def _study(storage_url: str, study_name: str) -> Any:
-    import optuna
-
-    from .storage import optuna_storage
-
-    _summary(storage_url, study_name)
-    return optuna.load_study(study_name=study_name, storage=optuna_storage(storage_url))
-
-
-def _check_number(study: Any, number: int) -> None:
-    try:  # one indexed lookup, not a load of every trial
-        study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-    except KeyError:
-        raise StudyError(f"study {study.study_name!r} has no trial {number}") from None

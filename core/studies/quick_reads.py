@@ -151,3 +151,14 @@ def study_settings(reader: StudyReader, study_name: str) -> StudySettings | None
         return StudySettings.from_json(raw)
     except Exception:  # settings another version or tool wrote: shown as none
         return None
+
+
+def study_directions(reader: StudyReader, study_name: str) -> list[str]:
+    """The study's directions from Optuna, one per objective ("maximize", "minimize"), in
+    one indexed query."""
+    import sqlalchemy as sa
+
+    study_id = reader.study_id(study_name)
+    query = sa.text("SELECT direction FROM study_directions WHERE study_id = :s ORDER BY objective")
+    with reader.engine.connect() as c:
+        return [_state_name(d).lower() for d in c.execute(query, {"s": study_id}).scalars()]

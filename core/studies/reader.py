@@ -9,13 +9,16 @@ since the caller's cursor, so a screen refreshing twice a second stays cheap.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import attrs
+from .identity import IDENTITY_TABLE, study_is_orphaned, trial_is_orphaned
 from .settings import SETTINGS_ATTR, StudyError, StudySettings
 from .storage import TABLES, check_schema, engine, table_names
 from .worker_rows import lost_reason, stale_running_counts, stale_running_trials
@@ -37,10 +40,28 @@ class StudyInfo:
     counts: dict[str, int]
     best_value: float | None
     best_number: int | None
+    # The study's own directions, from Optuna (`study_directions`), one per objective: what
+    # "best" means for a study another tool made (hptui's settings say the same for ours).
+    directions: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def direction(self) -> str:
+        """The single objective's direction ("maximize" or "minimize"); "multi" for a
+        multi-objective study, which has no single best trial."""
+        if len(self.directions) > 1:
+            return "multi"
+        if self.directions and self.directions[0] in ("maximize", "minimize"):
+            return self.directions[0]
+        return self.settings.direction if self.settings else "maximize"
+
+    @property
+    def value_names(self) -> list[str]:
+        """The objective-value columns of its flat rows (see `value_columns`)."""
+        return value_columns(self.settings is not None, len(self.directions))
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,8 @@ class TrialRow:
     # RUNNING in the database, but its worker stopped beating past the grace period: shown
     # as FAIL with the reason the next worker will write ("worker lost: ...").
     lost: bool = False
+    # Every objective's value, by objective index (`value` is the first).
+    values: tuple[float | None, ...] = ()
 
     @property
     def duration_s(self) -> float | None:
@@ -69,9 +92,13 @@ class TrialRow:
         return round((end - self.started).total_seconds(), 3)
 
     def flat(
-        self, param_names: Iterable[str] = (), metric_names: Iterable[str] = METRICS
+        self,
+        param_names: Iterable[str] = (),
+        metric_names: Iterable[str] = METRICS,
+        value_names: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """number, state, reason, duration_s, the parameters, then the metrics."""
+        """number, state, reason, duration_s, the objective values named (`value`, or
+        `value_0`, `value_1`...: see `value_columns`), the parameters, then the metrics."""
         warning = self.user_attrs.get(attrs.WARNING)  # e.g. predicts one class only
         row: dict[str, Any] = {
             "number": self.number,
@@ -79,6 +106,9 @@ class TrialRow:
             "reason": f"{self.reason} ({warning})" if warning and self.reason else self.reason,
             "duration_s": self.duration_s,
         }
+        values = self.values or (self.value,)
+        for index, name in enumerate(value_names):
+            row[name] = values[index] if index < len(values) else None
         for name in param_names or sorted(self.params):
             row[name] = self.params.get(name)
         for name in metric_names:
@@ -137,6 +167,11 @@ class StudyReader:
             ):
                 counts.setdefault(study_id, {})[_state_name(state)] = count
             best = self._best_values(c)
+            directions: dict[int, dict[int, str]] = {}
+            for study_id, objective, direction in c.execute(
+                sa.text("SELECT study_id, objective, direction FROM study_directions")
+            ):
+                directions.setdefault(study_id, {})[int(objective)] = _state_name(direction).lower()
         for study_id, lost in stale_running_counts(self.engine).items():  # shown as failed
             by_state = counts.setdefault(study_id, {})
             lost = min(lost, by_state.get("RUNNING", 0))
@@ -145,11 +180,12 @@ class StudyReader:
         result = []
         for study_id, name in studies:
             settings = _settings(settings_json.get(study_id))
-            direction = settings.direction if settings else "maximize"
-            value, number = best.get((study_id, direction), (None, None))
-            result.append(
-                StudyInfo(name, study_id, settings, counts.get(study_id, {}), value, number)
-            )
+            by_objective = directions.get(study_id, {})
+            own = tuple(by_objective[k] for k in sorted(by_objective))
+            info = StudyInfo(name, study_id, settings, counts.get(study_id, {}), None, None, own)
+            # Best by the study's own direction; a multi-objective study has no single best.
+            value, number = best.get((study_id, info.direction), (None, None))
+            result.append(dataclasses.replace(info, best_value=value, best_number=number))
         return sorted(result, key=lambda s: s.name)
 
     def study(self, name: str) -> StudyInfo:
@@ -218,11 +254,12 @@ class StudyReader:
                 .scalars()
                 .all()
             )
+            followed = self._has_table(events.name) and not self._orphaned(c, study_id)
             changed = c.execute(
                 sa.select(events.c.id, events.c.trial_id).where(
                     events.c.study_id == study_id, events.c.id > cursor.event_id
                 )
-            ).all() if self._has_table(events.name) else []  # fmt: skip
+            ).all() if followed else []  # fmt: skip
         ids = set(new_trials) | {row.trial_id for row in changed}
         ids |= set(stale_running_trials(self.engine, study_id))  # lost without an event
         next_cursor = TrialCursor(
@@ -244,6 +281,10 @@ class StudyReader:
             return [dict(row) for row in c.execute(query).mappings()]
 
         with self.engine.connect() as c:
+            if self._has_table(IDENTITY_TABLE) and trial_is_orphaned(
+                c, trial_id, self._tables
+            ):  # a deleted study's rows
+                return Curve([], [], step_cursor, eval_cursor)
             step_rows = after(TABLES.steps, step_cursor)
             eval_rows = after(TABLES.evals, eval_cursor)
         return Curve(
@@ -321,10 +362,12 @@ class StudyReader:
                         "WHERE {where}"
                     ), binds).all()
                 ]  # fmt: skip
-            values: dict[int, float] = dict(c.execute(query(
-                "SELECT v.trial_id, v.value FROM trial_values v "
-                "JOIN trials t ON t.trial_id = v.trial_id WHERE {where} AND v.objective = 0"
-            ), binds).all())  # fmt: skip
+            values: dict[int, dict[int, float | None]] = {}
+            for trial_id, objective, value, kind in c.execute(query(
+                "SELECT v.trial_id, v.objective, v.value, v.value_type FROM trial_values v "
+                "JOIN trials t ON t.trial_id = v.trial_id WHERE {where}"
+            ), binds):  # fmt: skip
+                values.setdefault(trial_id, {})[int(objective)] = _value(value, kind)
             attr_rows = c.execute(query(
                 "SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a "
                 "JOIN trials t ON t.trial_id = a.trial_id WHERE {where}"
@@ -359,12 +402,13 @@ class StudyReader:
                     state=_state_name(state),
                     params=by_trial_params.get(trial_id, {}),
                     metrics=metrics,
-                    value=values.get(trial_id),
+                    value=values.get(trial_id, {}).get(0),
                     started=started,
                     completed=completed,
                     reason=reason,
                     user_attrs=user,
                     lost=is_lost,
+                    values=_by_index(values.get(trial_id, {})),
                 )
             )
         return rows
@@ -377,6 +421,8 @@ class StudyReader:
         events = TABLES.events
         if not self._has_table(events.name):
             return {}  # a plain Optuna database: no hptui tables, no reasons
+        if self._orphaned(c, study_id):
+            return {}  # the events of a deleted study that had this id
         query = (
             sa.select(events.c.trial_id, events.c.reason)
             .where(events.c.study_id == study_id, events.c.reason.is_not(None))
@@ -385,6 +431,11 @@ class StudyReader:
         if trial_ids is not None:
             query = query.where(events.c.trial_id.in_(sorted(trial_ids)))
         return {row.trial_id: row.reason for row in c.execute(query)}
+
+    def _orphaned(self, c: sa.Connection, study_id: int) -> bool:
+        """Whether hptui's rows under this study id are a deleted study's (core/studies/
+        identity.py): then they are not shown as this study's."""
+        return self._has_table(IDENTITY_TABLE) and study_is_orphaned(c, study_id, self._tables)
 
     def _has_table(self, name: str) -> bool:
         """hptui's tables may be missing from a database plain Optuna wrote (a worker
@@ -426,6 +477,31 @@ def _external_repr(distribution_json: str) -> Callable[[float], Any]:
     from optuna.distributions import json_to_distribution  # anything else: Optuna decides
 
     return json_to_distribution(distribution_json).to_external_repr
+
+
+def value_columns(has_settings: bool, objectives: int) -> list[str]:
+    """The objective-value columns of a study's flat rows. An hptui study's objective value
+    is its objective metric (f1, accuracy or loss), already a column: none added. A study
+    another tool made gets `value` (one objective) or `value_0`, `value_1`... (several)."""
+    if has_settings:
+        return []
+    if objectives > 1:
+        return [f"value_{index}" for index in range(objectives)]
+    return ["value"]
+
+
+def _by_index(values: dict[int, float | None]) -> tuple[float | None, ...]:
+    return tuple(values.get(index) for index in range(max(values) + 1)) if values else ()
+
+
+def _value(value: float | None, kind: Any) -> float | None:
+    """Optuna stores an infinite objective value as NULL with its sign in `value_type`."""
+    name = _state_name(kind) if kind is not None else "FINITE"
+    if name == "INF_POS":
+        return math.inf
+    if name == "INF_NEG":
+        return -math.inf
+    return value
 
 
 def _settings(value_json: str | None) -> StudySettings | None:

@@ -17,7 +17,7 @@ from hptui.core.errors import ConfigError, HptuiError
 
 from . import attrs
 from .space import SearchSpace, space_from_json
-from .storage import optuna_storage
+from .storage import StorageError, optuna_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -172,6 +172,8 @@ def create_study(
     storage = optuna_storage(storage_url)
     existing = _find(storage, name)
     if existing is not None:
+        if SETTINGS_ATTR not in existing.user_attrs:  # plain Optuna's, or being created
+            raise StudyError(_exists_message(name))
         stored = StudySettings.from_json(existing.user_attrs[SETTINGS_ATTR])
         if stored.to_json() != settings.to_json():
             changes = stored.space.differences(settings.space)
@@ -190,19 +192,34 @@ def create_study(
             if on_queued is not None and queued:
                 on_queued(queued)
         return study, False
-    study = optuna.create_study(
-        storage=storage,
-        study_name=name,
-        direction="maximize" if settings.direction == "maximize" else "minimize",
-        sampler=settings.make_sampler(),
-        pruner=settings.make_pruner(),
-    )
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=name,
+            direction="maximize" if settings.direction == "maximize" else "minimize",
+            sampler=settings.make_sampler(),
+            pruner=settings.make_pruner(),
+        )
+    except optuna.exceptions.DuplicatedStudyError:  # another process created it meanwhile
+        raise StudyError(_exists_message(name)) from None
+    from .identity import claim_study  # rows a deleted study left on this id: not ours
+
+    claim_study(storage_url, study, created=True)
     study.set_user_attr(SETTINGS_ATTR, settings.to_json())
     if settings.sampler == "grid":
         queued = queue_grid(study, settings)
         if on_queued is not None:
             on_queued(queued)
     return study, True
+
+
+def _exists_message(name: str) -> str:
+    """A study of that name that this create did not make: another process (creating it at
+    the same moment, its settings not yet stored) or another program did."""
+    return (
+        f"study {name!r} already exists (another process or program created it); "
+        "choose another name, or run the same command again to compare its settings"
+    )
 
 
 def queue_grid(study: optuna.Study, settings: StudySettings) -> int:
@@ -261,7 +278,14 @@ def _find(storage: Any, name: str) -> Any:
 
 
 def load_settings(name: str, storage_url: str) -> StudySettings:
-    summary = _find(optuna_storage(storage_url), name)
+    # Read only: a missing study in an empty or another program's database is refused
+    # before any writer adds Optuna's and hptui's tables to it.
+    try:
+        summary = _find(optuna_storage(storage_url, read_only=True), name)
+    except StorageError as exc:
+        if not any(s in str(exc) for s in ("no such database", "no hptui or Optuna tables")):
+            raise
+        summary = None  # no study database there: so no such study either
     if summary is None:
         raise StudyError(_no_study_message(name, storage_url))
     if SETTINGS_ATTR not in summary.user_attrs:
@@ -281,13 +305,19 @@ def load_study(
 ) -> optuna.Study:
     import optuna
 
+    from .identity import claim_study
+    from .retry import retrying_storage
+
     settings = load_settings(name, storage_url)
-    return optuna.load_study(
+    study = optuna.load_study(
         study_name=name,
-        storage=optuna_storage(storage_url, heartbeat=heartbeat),
+        # every read and write of the study rides out a storage outage (core/studies/retry.py)
+        storage=retrying_storage(optuna_storage(storage_url, heartbeat=heartbeat)),
         sampler=settings.make_sampler(seed_offset),
         pruner=settings.make_pruner(),
     )
+    claim_study(storage_url, study)  # a writer: orphans of a deleted study go first
+    return study
 
 
 def enqueue(name: str, storage_url: str, params: dict[str, Any]) -> None:

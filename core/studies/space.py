@@ -45,6 +45,9 @@ class SpaceError(ConfigError):
 
 
 PARAM_TYPES = ("float", "int", "categorical", "fixed")
+# Choices of one categorical parameter: far more than any search visits, and each one is
+# validated as a setting at creation (a million took minutes).
+MAX_CHOICES = 10_000
 # The example spaces, shipped in the package (the repository's examples/ links to them).
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 _INT_SETTINGS = {f.name for f in dataclasses.fields(TrainConfig) if str(f.type).startswith("int")}
@@ -298,13 +301,28 @@ def _parse_param(name: str, spec: Any) -> ParamSpec:
 def _parse_choices(name: str, choices: Any) -> ParamSpec:
     if not isinstance(choices, list) or not choices:
         raise SpaceError(name, "choices must be a non-empty list, e.g. choices = [16, 32]")
-    seen: list[Any] = []
+    if len(choices) > MAX_CHOICES:
+        raise SpaceError(
+            name, f"has {len(choices):,} choices; keep it to {MAX_CHOICES:,} (or use a range)"
+        )
+    seen: set[Any] = set()  # a set: the list this was made the check quadratic
     for choice in choices:
-        if choice in seen:
-            raise SpaceError(name, f"choice {choice!r} is listed twice; list each value once")
+        key = _choice_key(choice)
+        if key in seen:
+            raise SpaceError(name, f"choice {shown(choice)} is listed twice; list each value once")
         _check_setting(name, choice, "choice")
-        seen.append(choice)
+        seen.add(key)
     return ParamSpec(name, "categorical", choices=tuple(choices))
+
+
+def _choice_key(choice: Any) -> Any:
+    """A hashable stand-in equal where the choices are (`1 == 1.0`, as Optuna sees them);
+    a list or table (refused by `_check_setting` anyway) by its JSON text."""
+    try:
+        hash(choice)
+    except TypeError:
+        return ("unhashable", json.dumps(choice, sort_keys=True, default=str))
+    return choice
 
 
 def _parse_range(name: str, kind: str, spec: Mapping[str, Any]) -> ParamSpec:
@@ -359,12 +377,13 @@ def _check_setting(name: str, value: Any, what: str) -> None:
 
 
 def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
+    """One value as TOML text on one line. Scalars go through tomli-w, which escapes what
+    TOML needs (json.dumps wrote an emoji as a surrogate pair, which no TOML reader takes);
+    lists stay inline (`choices = [16, 32]`) where tomli-w would put one item a line."""
+    if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if value is None:
         raise HptuiError("TOML has no null; leave the key out")
-    return repr(value)
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).removeprefix("v = ").removesuffix("\n")

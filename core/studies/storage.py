@@ -44,7 +44,14 @@ OPTUNA_TABLES = ("studies", "trials", "version_info", "alembic_version")
 OPTUNA_SCHEMA = "v3.2.0.a"
 # Tries at creating tables when another process creates them at the same moment.
 CREATE_TRIES = 8
-_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<secret>[^@\s]*)@")
+# Seconds a checkpoint at exit waits for other processes' transactions before leaving the
+# write-ahead log as it is (it holds the write lock meanwhile, so keep it short).
+CHECKPOINT_TIMEOUT = 2
+# redact()'s pieces: single-character classes and one `+`, nothing nested, so a scan of a
+# long text is linear (the one-regex version backtracked: 80,000 letters took 11 s).
+_WHITESPACE_RUNS = re.compile(r"(\s+)")
+_USER_END = re.compile(r"[:/@]")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 
 
 class StorageError(HptuiError):
@@ -54,7 +61,34 @@ class StorageError(HptuiError):
 def redact(text: str) -> str:
     """`text` with the password of every database URL in it replaced by ***, for anything
     printed or logged (`postgresql://me:secret@host/db` -> `postgresql://me:***@host/db`)."""
-    return _PASSWORD.sub(r"\g<head>:***@", text)
+    if "://" not in text:
+        return text
+    return "".join(_redact_word(word) for word in _WHITESPACE_RUNS.split(text))
+
+
+def _redact_word(word: str) -> str:
+    """One whitespace-free piece: each `SCHEME://USER:SECRET@` in it with SECRET (up to the
+    next `@`) replaced. Each character is looked at a bounded number of times: the scheme
+    walk stops at the `:/` before it, the user scan at the next `:/@`, the secret scan at
+    the next `@`, and a secret with no `@` after it ends the piece."""
+    parts: list[str] = []
+    done = search = 0
+    while (sep := word.find("://", search)) >= 0:
+        search = sep + 1
+        start = sep
+        while start > done and word[start - 1] in _SCHEME_CHARS:
+            start -= 1
+        if not any("a" <= ch.lower() <= "z" for ch in word[start:sep]):
+            continue  # a scheme starts with a letter
+        found = _USER_END.search(word, sep + 3)
+        if found is None or found.group() != ":":
+            continue
+        at = word.find("@", found.start())
+        if at < 0:
+            break  # no `@` anywhere after: no secret further on either
+        parts += [word[done : found.start()], ":***@"]
+        done = search = at + 1
+    return "".join(parts) + word[done:]
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -87,11 +121,12 @@ def log_dir_for(url: str) -> Path:
 
 def require_database(url: str) -> None:
     """A command that needs an existing study refuses a missing SQLite file before anything
-    creates it (a mistyped --storage must not leave an empty database behind)."""
+    creates it (a mistyped --storage must not leave an empty database behind), and an empty
+    file or another program's database before Optuna's and hptui's tables are added to it."""
     check_url(url)
     path = sqlite_path(url)
     if path is not None:
-        _readable_file(path)
+        sqlite_tables(path)  # read only: missing, foreign, empty or damaged is one line
 
 
 def check_existing_file(url: str) -> None:
@@ -153,25 +188,110 @@ def _prepare_sqlite(path: Path) -> None:
         raise StorageError(f"{path}: cannot create its folder ({exc.strerror})") from None
 
 
+class _ReadConnection(sqlite3.Connection):
+    """A read-only SQLite connection; `snapshot` is set when it was opened `immutable`
+    (see `_connect_read_only`), so a pool checkout can tell it has gone stale."""
+
+    snapshot: tuple[int, int, int] | None = None
+    path: Path | None = None
+
+
+# What SQLite says when `mode=ro` cannot work in the folder (no -shm can be made there).
+_CANNOT_SHARE = {"SQLITE_CANTOPEN", "SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT"}
+
+
+def _side_files(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _is_wal_file(path: Path) -> bool:
+    """Whether the file's header says WAL mode (bytes 18-19 are 2; 1 is a rollback
+    journal, where `mode=ro` never makes side files)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18:20] == b"\x02\x02"
+
+
+def _quiet_snapshot(path: Path) -> tuple[int, int, int] | None:
+    """The file's identity while no connection anywhere has it open: a WAL database with
+    neither side file (every connection keeps the -wal while open, and the last one to
+    close removes both). None when a connection may be open."""
+    wal, shm = _side_files(path)
+    if wal.exists() or shm.exists() or not _is_wal_file(path):
+        return None
+    stat = path.stat()
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _open_read_only(uri: str, path: Path, snapshot: tuple[int, int, int] | None) -> _ReadConnection:
+    connection = sqlite3.connect(
+        uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT, check_same_thread=False,
+        factory=_ReadConnection,
+    )  # fmt: skip
+    try:
+        connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except BaseException:
+        connection.close()
+        raise
+    connection.snapshot, connection.path = snapshot, path
+    return connection
+
+
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """Open a SQLite file for reading only. `mode=ro` needs the folder writable for a WAL
-    database's shared-memory file; where it is not (a read-only or immutable folder), no
-    writer can be working there either, so the file is read as immutable."""
+    """Open a SQLite file for reading only, leaving nothing beside it.
+
+    - A WAL database no connection has open (no -wal, no -shm) is read as `immutable`:
+      `mode=ro` would leave an empty -wal and a -shm beside a file that had none. The
+      connection keeps the file's identity, and `_drop_stale` replaces it on the next
+      checkout once a writer has appeared (a -wal) or the file changed.
+    - Otherwise `mode=ro`. It needs the folder writable for the -shm; where it is not (a
+      read-only or immutable folder) no writer works there either, so the file is read as
+      immutable, unless its -wal holds changes: immutable would skip them and show an
+      older database (0 of 3 trials), so that is one line naming the fix instead."""
     uri = "file:" + quote(str(path.resolve()))
-    last: sqlite3.Error | None = None
-    for options in ("?mode=ro", "?mode=ro&immutable=1"):
-        try:
-            connection = sqlite3.connect(
-                uri + options, uri=True, timeout=SQLITE_BUSY_TIMEOUT, check_same_thread=False
-            )
-            connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-            return connection
-        except sqlite3.Error as exc:
-            last = exc
-            if "unable to open" not in str(exc):
-                break
-    assert last is not None
-    raise last
+    snapshot = _quiet_snapshot(path)
+    if snapshot is not None:
+        return _open_read_only(uri + "?mode=ro&immutable=1", path, snapshot)
+    try:
+        return _open_read_only(uri + "?mode=ro", path, None)
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorname", "") not in _CANNOT_SHARE:
+            raise
+    wal, shm = _side_files(path)
+    if wal.is_file() and wal.stat().st_size > 0:
+        raise StorageError(
+            f"{path}: its latest changes are in {wal.name}, which SQLite can read only with "
+            f"{shm.name} beside it, and this folder cannot hold one; copy {path.name} and "
+            f"{wal.name} to a writable folder and read the copy there (or, where it was "
+            f"written, run `sqlite3 {path.name} 'PRAGMA wal_checkpoint(TRUNCATE)'` first)"
+        )
+    return _open_read_only(uri + "?mode=ro&immutable=1", path, None)
+
+
+def _drop_stale(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """SQLAlchemy checkout hook of read-only engines: an `immutable` connection whose file
+    is no longer quiet (a writer has opened it) is discarded and a `mode=ro` one opened."""
+    snapshot = getattr(dbapi_connection, "snapshot", None)
+    path = getattr(dbapi_connection, "path", None)
+    if snapshot is None or path is None:
+        return
+    try:
+        current = _quiet_snapshot(path)
+    except OSError:
+        current = None
+    if current != snapshot:
+        import sqlalchemy as sa
+
+        raise sa.exc.DisconnectionError("the database changed since it was opened immutable")
+
+
+def _watch_staleness(created: sa.Engine) -> None:
+    import sqlalchemy as sa
+
+    sa.event.listen(created, "checkout", _drop_stale)
 
 
 def sqlite_tables(path: Path) -> set[str]:
@@ -264,8 +384,13 @@ def optuna_storage(
             "heartbeat_stale_trial_callback": retry_once(),
         }
     storage = _open_rdb(url, read_only, kwargs)
+    if read_only and path is not None:
+        _watch_staleness(storage.engine)
     if not read_only:
-        engine(url)  # hptui's tables, created with the study's database
+        from .retry import retry_connects
+
+        retry_connects(storage.engine)  # a server restarted later is waited for
+        engine(url)  # hptui's tables, created with the study's database (and checkpoint_at_exit)
     with _lock:
         return _optuna_storages.setdefault(key, storage)
 
@@ -312,6 +437,8 @@ def engine(url: str, *, read_only: bool = False) -> sa.Engine:
         _prepare_sqlite(path)
     try:
         created = sa.create_engine(url, **_engine_kwargs(url, read_only=read_only))
+        if read_only and path is not None:
+            _watch_staleness(created)
         if read_only and path is None:
             _require_optuna_tables(redact(url), table_names(created))
     except StorageError:
@@ -319,9 +446,55 @@ def engine(url: str, *, read_only: bool = False) -> sa.Engine:
     except Exception as exc:
         raise _storage_error(url, exc) from None
     if not read_only:
+        from .retry import retry_connects
+
         ensure_tables(created)
+        retry_connects(created)  # it reached the database: a server restarted later is waited for
+        if path is not None:
+            _checkpoint_at_exit(url)
     with _lock:
         return _engines.setdefault(key, created)
+
+
+def checkpoint(url: str) -> None:
+    """Move a SQLite database's write-ahead log into the file itself and empty the log
+    (`PRAGMA wal_checkpoint(TRUNCATE)`), so `runs.db` copied alone holds every result.
+    Called when a worker, a CLI write or the console ends cleanly (`_checkpoint_at_exit`).
+    This process's own pooled connections are closed first (an engine opens new ones if
+    used again); a database another process holds busy past `CHECKPOINT_TIMEOUT` seconds,
+    or one that cannot be written, is left as it is: the log is then still beside it and
+    SQLite reads it, so nothing is lost either way."""
+    path = sqlite_path(url)
+    if path is None or not path.is_file() or not _side_files(path)[0].exists():
+        return
+    with _lock:
+        engines = [e for (u, _), e in _engines.items() if u == url]
+        engines += [s.engine for (u, _, _), s in _optuna_storages.items() if u == url]
+    for each in engines:
+        each.dispose()
+    try:
+        connection = sqlite3.connect(path, timeout=CHECKPOINT_TIMEOUT)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        pass
+
+
+_checkpointed_at_exit: set[str] = set()
+
+
+def _checkpoint_at_exit(url: str) -> None:
+    """Checkpoint `url` when this process exits normally (a worker's end, a CLI write, the
+    console's `q`); a killed process leaves the log, which SQLite replays on the next open."""
+    with _lock:
+        if url in _checkpointed_at_exit:
+            return
+        _checkpointed_at_exit.add(url)
+    import atexit
+
+    atexit.register(checkpoint, url)
 
 
 def check_schema(connectable: sa.Engine, url: str) -> None:
@@ -505,10 +678,13 @@ class _Tables:
             sa.Column("created_at", sa.Float, nullable=False),
             sa.UniqueConstraint("study_id", "trial_number", "seed", name="hptui_final_tests_seed"),
         )  # fmt: skip
+        from .identity import build_table  # whose study the rows above belong to
+
+        identity = build_table(metadata)
         return {
             "metadata": metadata, "steps": steps, "evals": evals,
             "events": events, "slots": slots, "workers": workers,
-            "final_tests": final_tests,
+            "final_tests": final_tests, "identity": identity,
         }  # fmt: skip
 
     def __getattr__(self, name: str) -> Any:

@@ -211,11 +211,26 @@ class Store:
 
         return set_excluded(self.url, study, numbers, excluded)
 
+    def notes(self, study: str) -> dict[int, str]:
+        """The study's trial notes: trial number -> one line (read only)."""
+        from .notes import load_notes
+
+        return load_notes(self.reader, study)
+
+    def set_note(self, study: str, number: int, text: str) -> str | None:
+        """Trial `number`'s one-line note (empty text clears it); returns the stored note."""
+        from .notes import set_note
+
+        return set_note(self.url, study, number, text)
+
     def change_space(self, study: str, new_name: str, settings: StudySettings) -> SpaceChange:
         """A new study over an edited space, seeded with the old one's comparable trials."""
+        from .identity import claim_name
         from .space_change import create_changed_study
 
-        return create_changed_study(study, new_name, settings, self.url)
+        change = create_changed_study(study, new_name, settings, self.url)
+        claim_name(self.url, new_name)  # rows a deleted study left on its id: not its own
+        return change
 
     def suggest_name(self, base: str) -> str:
         """`base`, or `base-2`, `base-3`... when that name is taken."""
@@ -256,7 +271,13 @@ class Store:
         """Model cards as the trials of a new study (one trial per usable card)."""
         from hptui.core.cards.importer import import_cards
 
-        return import_cards(records, study, self.url, objective=objective, filters=filters)
+        from .export import update_flat_table
+        from .identity import claim_name
+
+        report = import_cards(records, study, self.url, objective=objective, filters=filters)
+        claim_name(self.url, study)  # rows a deleted study left on its id: not its own
+        update_flat_table(self.url, study)  # what the claim cleared of a deleted namesake
+        return report
 
     def request_stop(self, worker_id: int) -> None:
         """Ask a worker to stop (through the database, so it reaches other hosts)."""
@@ -310,7 +331,10 @@ class Store:
     ) -> FinalTest | None:
         """Store one retrain's test result (None when that seed was stored meanwhile)."""
         from .final_tests import add_final_test
+        from .identity import claim
+        from .storage import engine
 
+        claim(engine(self.url), study_id, study)  # first: a deleted study's rows go, not these
         return add_final_test(self.url, study_id, study, trial, values)
 
     def start_final_test(

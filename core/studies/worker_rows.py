@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hptui.core.training.events import EvalEvent, StepEvent
 
+from .retry import retrying
 from .storage import TABLES
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class StepRecorder:
         if due or len(self._rows) >= STEP_FLUSH_ROWS:
             self.flush()
 
+    @retrying
     def add_eval(self, event: EvalEvent) -> None:
         metrics = {
             k: event.metrics.get(k) for k in ("loss", "accuracy", "f1", "precision", "recall")
@@ -54,7 +56,6 @@ class StepRecorder:
         with self.engine.begin() as connection:
             if self._rows:
                 connection.execute(TABLES.steps.insert(), self._rows)
-                self._rows = []
             connection.execute(
                 TABLES.evals.insert(),
                 {
@@ -66,8 +67,10 @@ class StepRecorder:
                     **metrics,
                 },
             )
+        self._rows = []  # after the commit: a retried transaction writes them again
         self._mark_flushed()
 
+    @retrying
     def flush(self) -> None:
         if self._rows:
             with self.engine.begin() as connection:
@@ -80,6 +83,7 @@ class StepRecorder:
         self.flushes += 1
 
 
+@retrying
 def log_event(
     engine: sa.Engine, study_id: int, trial_id: int, state: str, reason: str | None = None
 ) -> None:
@@ -97,6 +101,7 @@ def log_event(
         )
 
 
+@retrying
 def claim_slot(engine: sa.Engine, study_id: int, total: int) -> int | None:
     """Claim a free slot below `total`, or None when all are taken.
 
@@ -140,6 +145,7 @@ def claim_slot(engine: sa.Engine, study_id: int, total: int) -> int | None:
             continue  # another worker took it first: look again
 
 
+@retrying
 def attach_slot(engine: sa.Engine, study_id: int, slot: int, trial_id: int) -> None:
     with engine.begin() as connection:
         connection.execute(
@@ -149,6 +155,7 @@ def attach_slot(engine: sa.Engine, study_id: int, slot: int, trial_id: int) -> N
         )
 
 
+@retrying
 def release_slot(engine: sa.Engine, study_id: int, slot: int) -> None:
     with engine.begin() as connection:
         connection.execute(
@@ -158,6 +165,7 @@ def release_slot(engine: sa.Engine, study_id: int, slot: int) -> None:
         )
 
 
+@retrying
 def free_trial_slot(engine: sa.Engine, study_id: int, trial_id: int) -> None:
     """Give back the slot of a trial that failed for the machine's sake and will not be
     retried again: the study's total counts trials that ran to an outcome of their own
@@ -170,6 +178,7 @@ def free_trial_slot(engine: sa.Engine, study_id: int, trial_id: int) -> None:
         )
 
 
+@retrying
 def move_slot(engine: sa.Engine, study_id: int, from_trial_id: int, to_trial_id: int) -> bool:
     """Hand a failed trial's slot to its retry; False if the original held no slot."""
     with engine.begin() as connection:
@@ -181,6 +190,7 @@ def move_slot(engine: sa.Engine, study_id: int, from_trial_id: int, to_trial_id:
     return bool(moved.rowcount)
 
 
+@retrying
 def free_slots(engine: sa.Engine, study_id: int, total: int) -> int:
     """Slots below `total` not taken, plus orphaned ones: how many trials are left to start."""
     import sqlalchemy as sa
@@ -195,6 +205,117 @@ def free_slots(engine: sa.Engine, study_id: int, total: int) -> int:
     orphan_before = time.time() - ORPHAN_SLOT_SECONDS
     taken = {r.slot for r in rows if r.trial_id is not None or r.claimed_at >= orphan_before}
     return sum(1 for slot in range(total) if slot not in taken)
+
+
+# A retry lock (a slot row pointing at minus the failed trial's id) older than this belonged
+# to a process that died between taking it and queueing the retry: another may take it over.
+RETRY_LOCK_SECONDS = 60
+
+
+@retrying
+def lock_slot_for_retry(engine: sa.Engine, study_id: int, failed_id: int) -> bool:
+    """Take the right to queue `failed_id`'s retry (or give its slot back): its slot row is
+    pointed at -failed_id in one UPDATE, so of any number of processes noticing the same
+    failure at once exactly one wins. An expired lock (its holder died) can be taken again.
+    False when another process holds it, or the trial holds no slot."""
+    slots = TABLES.slots
+    now = time.time()
+    with engine.begin() as connection:
+        taken = connection.execute(
+            slots.update()
+            .where(slots.c.study_id == study_id)
+            .where(
+                (slots.c.trial_id == failed_id)
+                | ((slots.c.trial_id == -failed_id)
+                   & (slots.c.claimed_at < now - RETRY_LOCK_SECONDS))
+            )
+            .values(trial_id=-failed_id, claimed_at=now)
+        )  # fmt: skip
+    return bool(taken.rowcount)
+
+
+@retrying
+def unlock_slot(engine: sa.Engine, study_id: int, failed_id: int, to_trial_id: int | None) -> None:
+    """End a retry lock: the slot goes to the retry, or (None) back to the free pool."""
+    slots = TABLES.slots
+    where = (slots.c.study_id == study_id) & (slots.c.trial_id == -failed_id)
+    with engine.begin() as connection:
+        if to_trial_id is None:
+            connection.execute(slots.delete().where(where))
+        else:
+            connection.execute(slots.update().where(where).values(trial_id=to_trial_id))
+
+
+@retrying
+def failed_slot_holders(
+    engine: sa.Engine, study_id: int, kept: tuple[str, ...] = ()
+) -> list[tuple[int, float]]:
+    """Slots held by a FAIL trial or by a retry lock: (trial id, or -failed id for a lock,
+    claimed_at), leaving out FAIL trials whose `hptui.reason` starts with one of `kept`
+    (their parameters' own outcome). One query, usually answering nothing."""
+    import sqlalchemy as sa
+
+    from . import attrs
+
+    params: dict[str, Any] = {"s": study_id, "key": attrs.REASON}
+    likes = []
+    for i, prefix in enumerate(kept):
+        params[f"k{i}"] = '"' + prefix.replace("%", "").replace("_", "") + "%"
+        likes.append(f"a.value_json LIKE :k{i}")
+    own = (
+        " AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a WHERE a.trial_id = s.trial_id"
+        f" AND a.key = :key AND ({' OR '.join(likes)}))"
+        if likes
+        else ""
+    )
+    query = sa.text(
+        f"SELECT s.trial_id, s.claimed_at FROM {TABLES.slots.name} s "
+        "LEFT JOIN trials t ON t.trial_id = s.trial_id "
+        f"WHERE s.study_id = :s AND (s.trial_id < 0 OR (t.state = 'FAIL'{own}))"
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query, params).all()
+    return [(int(r.trial_id), float(r.claimed_at)) for r in rows]
+
+
+@retrying
+def running_in_slots(
+    engine: sa.Engine, study_id: int
+) -> list[tuple[int, int, float | None, float]]:
+    """RUNNING trials that hold a slot: (trial id, number, seconds since their last
+    heartbeat or None before the first, their worker's heartbeat interval or 0 if unknown).
+    Ages are measured by the database's clock, as Optuna writes heartbeats."""
+    import sqlalchemy as sa
+
+    from .storage import table_names
+
+    workers = TABLES.workers
+    interval = (
+        f"(SELECT MAX(w.heartbeat_interval) FROM {workers.name} w WHERE w.trial_id = t.trial_id)"
+        if workers.name in table_names(engine)
+        else "NULL"
+    )
+    query = sa.text(
+        f"SELECT t.trial_id, t.number, h.heartbeat, {interval} AS beat "
+        f"FROM {TABLES.slots.name} s JOIN trials t ON t.trial_id = s.trial_id "
+        "LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
+        "WHERE s.study_id = :s AND t.state = 'RUNNING'"
+    ).columns(
+        sa.column("trial_id"), sa.column("number"),
+        sa.column("heartbeat", sa.DateTime), sa.column("beat"),
+    )  # fmt: skip
+    with engine.connect() as connection:
+        rows = connection.execute(query, {"s": study_id}).all()
+        if not rows:
+            return []
+        now = connection.execute(sa.select(sa.func.now())).scalar()
+    assert now is not None
+    now = now.replace(tzinfo=None)
+    found = []
+    for trial_id, number, heartbeat, beat in rows:
+        age = None if heartbeat is None else (now - heartbeat.replace(tzinfo=None)).total_seconds()
+        found.append((int(trial_id), int(number), age, float(beat or 0)))
+    return found
 
 
 def lost_reason(grace_period: float) -> str:
@@ -224,6 +345,7 @@ def stale_running_counts(engine: sa.Engine) -> dict[int, int]:
     return counts
 
 
+@retrying
 def _stale(
     engine: sa.Engine, study_id: int | None, grace_period: float | None
 ) -> list[tuple[int, int, float]]:

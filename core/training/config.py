@@ -16,21 +16,80 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hptui.core.errors import ConfigError, shown
+from hptui.core.errors import BIDI_CHARACTERS, ConfigError, shown
 
 DEFAULT_MODEL = "distilbert-base-uncased"
 # length-grouped: shuffled batches of similar-length pairs, as the HF Trainer's old
 # group_by_length; random: plain shuffled batches.
 BATCHING = ("length-grouped", "random")
+# off: eager PyTorch; reduce-overhead: torch.compile capturing CUDA graphs (a step becomes
+# a few graph launches instead of hundreds of kernel launches; CUDA only, refused elsewhere).
+COMPILE_MODES = ("off", "reduce-overhead")
 DEVICE_PATTERN = re.compile(r"(auto|cpu|mps|cuda(:[0-9]{1,3})?)")
 # torch seeds are unsigned 64-bit; Optuna's samplers take numpy seeds below 2**32.
 MAX_TRAIN_SEED = 2**64 - 1
 MAX_SAMPLER_SEED = 2**32 - 1
 MAX_NAME_LENGTH = 128
+# Bounds on every setting, so a typo (or a hostile file) is refused at once instead of a
+# 50 MB model string or 10**20 epochs reaching a worker: a text setting is a hub id or a
+# path (PATH_MAX is 4096), a count is at most what any real run uses, with room to spare.
+MAX_TEXT_LENGTH = 4096
+MAX_BATCH_SIZE = 65_536
+MAX_EPOCHS = 10_000
+MAX_COUNT = 10**9  # train_limit, eval_limit, eval_every_steps
+MAX_TOML_BYTES = 2 * 2**20  # a settings or space file (tomllib reads ~1 MB/s)
 
 
 def _positive_int(value: Any) -> str | None:
     return None if value > 0 else "must be a positive integer"
+
+
+def _int_upto(high: int) -> Any:
+    """A check for a whole number from 1 to `high` (the message says the bound)."""
+
+    def check(value: int) -> str | None:
+        return None if 1 <= value <= high else f"must be a positive integer, at most {high:,}"
+
+    return check
+
+
+def hidden_characters(text: str) -> str | None:
+    """What is wrong with `text` as one line a terminal shows truthfully: control or bidi
+    characters (None when nothing)."""
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text):
+        return "must not contain control characters (newline, tab, NUL...)"
+    if BIDI_CHARACTERS.intersection(text):
+        return "must not contain bidi control characters (U+202E...), which reorder what is shown"
+    return None
+
+
+def _text(value: str) -> str | None:
+    if len(value) > MAX_TEXT_LENGTH:
+        return f"is {len(value):,} characters; keep it to {MAX_TEXT_LENGTH:,}"
+    return hidden_characters(value)
+
+
+def _model_name(value: str) -> str | None:
+    """A model name that is a near miss of a built-in one (`tiny-distiler`) is a typo, not
+    a hub id: refused at once with the name meant, rather than a download that fails later.
+    Hub ids (`org/name`, or a legacy bare one like `distilbert-base-uncased`) and existing
+    folders pass; the loader says what is wrong with those."""
+    problem = _text(value)
+    if problem:
+        return problem
+    import difflib
+
+    from .models import BUILTIN_MODELS
+
+    if value in BUILTIN_MODELS or "/" in value or Path(value).expanduser().is_dir():
+        return None
+    near = difflib.get_close_matches(value, list(BUILTIN_MODELS), n=1, cutoff=0.75)
+    if near:
+        return (
+            f"is not a built-in model; did you mean {near[0]!r}? (or give a local folder, "
+            "or a hub id such as org/name)"
+        )
+    return None
 
 
 def _positive_finite(value: float) -> str | None:
@@ -70,12 +129,13 @@ class TrainConfig:
     """Everything one fine-tuning run depends on. Hashable, so it can key caches."""
 
     model: str = _checked(
+        _model_name,
         default=DEFAULT_MODEL,
         help="hub id, local folder, or built-in 'offline-minilm' / 'tiny-distilbert'",
     )
-    task: str = _checked(default="mrpc", help="task name (see hptui.core.training.tasks)")
+    task: str = _checked(_text, "task name (see hptui.core.training.tasks)", default="mrpc")
     data_dir: str | None = _checked(
-        default=None, help="GLUE-format folder; default $HPTUI_DATA_DIR, else the hub"
+        _text, default=None, help="GLUE-format folder; default $HPTUI_DATA_DIR, else the hub"
     )
     learning_rate: float = _checked(_positive_finite, "peak AdamW learning rate", default=2e-5)
     weight_decay: float = _checked(
@@ -90,16 +150,20 @@ class TrainConfig:
     gradient_clip_val: float = _checked(
         _non_negative_finite, "max gradient norm; 0 disables clipping", default=1.0
     )
-    train_batch_size: int = _checked(_positive_int, "examples per training step", default=32)
-    eval_batch_size: int = _checked(_positive_int, "examples per evaluation batch", default=64)
+    train_batch_size: int = _checked(
+        _int_upto(MAX_BATCH_SIZE), "examples per training step", default=32
+    )
+    eval_batch_size: int = _checked(
+        _int_upto(MAX_BATCH_SIZE), "examples per evaluation batch", default=64
+    )
     max_seq_length: int = _checked(_seq_length, "tokens per pair after truncation", default=128)
-    num_epochs: int = _checked(_positive_int, "passes over the training data", default=3)
+    num_epochs: int = _checked(_int_upto(MAX_EPOCHS), "passes over the training data", default=3)
     seed: int = _checked(_seed, "seed for init and order", default=42)
     train_limit: int | None = _checked(
-        _positive_int, "use only the first N training pairs", default=None
+        _int_upto(MAX_COUNT), "use only the first N training pairs", default=None
     )
     eval_limit: int | None = _checked(
-        _positive_int, "use only the first N validation pairs", default=None
+        _int_upto(MAX_COUNT), "use only the first N validation pairs", default=None
     )
     batching: str = _checked(
         lambda v: None if v in BATCHING else f"must be one of {', '.join(BATCHING)}",
@@ -107,9 +171,14 @@ class TrainConfig:
         default="length-grouped",
     )
     eval_every_steps: int | None = _checked(
-        _positive_int, "also evaluate every N steps (epoch ends always)", default=None
+        _int_upto(MAX_COUNT), "also evaluate every N steps (epoch ends always)", default=None
     )
     device: str = _checked(_device_format, "where to train", default="auto")
+    compile: str = _checked(
+        lambda v: None if v in COMPILE_MODES else f"must be one of {', '.join(COMPILE_MODES)}",
+        "'reduce-overhead': CUDA graphs via torch.compile on fixed padded widths (CUDA only)",
+        default="off",
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -208,8 +277,8 @@ def check_study_name(name: str, what: str = "study name") -> None:
     problem = None
     if not name.strip():
         problem = "must not be empty or blank"
-    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        problem = "must not contain control characters (newline, tab, NUL...)"
+    elif hidden_characters(name):
+        problem = hidden_characters(name)
     elif "/" in name or "\\" in name or name in (".", ".."):
         problem = "must not be a path (no / or \\, not . or ..)"
     elif name != name.strip():
@@ -228,7 +297,14 @@ def read_toml(
     path = Path(path)
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data = handle.read(MAX_TOML_BYTES + 1)
+        if len(data) > MAX_TOML_BYTES:
+            raise error(
+                option,
+                f"{path} is over {MAX_TOML_BYTES // 2**20} MiB; a settings or space file "
+                "is a few lines (a long list of choices is better a range)",
+            )
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise error(option, f"no such file: {path}") from None
     except IsADirectoryError:

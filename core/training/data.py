@@ -191,6 +191,7 @@ cache_stats = CacheStats()
 _lock = threading.Lock()
 _raw_cache: dict[tuple[str, str, str], Columns] = {}
 _token_cache: dict[tuple[str, int, str, str, str], TokenizedSplit] = {}
+_head_cache: dict[tuple[str, int, str, str, str, int | None], TokenizedSplit] = {}
 
 
 def tokenized_split(
@@ -225,9 +226,42 @@ def tokenized_split(
     return result
 
 
+def tokenized_head(
+    task: TaskSpec,
+    split: str,
+    data_dir: Path | None,
+    tokenizer: Any,
+    tokenizer_key: str,
+    max_seq_length: int,
+    limit: int | None,
+) -> TokenizedSplit:
+    """The first `limit` examples of a tokenised split, the same object for every trial
+    with the same settings: what the device copies of a worker are keyed by (see
+    core/training/resident.py), so a trial reuses the padded split already on its device."""
+    from . import resident
+
+    key = (tokenizer_key, max_seq_length, task.name, str(data_dir) if data_dir else "hub", split)
+    with _lock:
+        cached = _head_cache.get((*key, limit))
+    if cached is not None:
+        resident.count("split_hits")
+        return cached
+    head = tokenized_split(task, split, data_dir, tokenizer, tokenizer_key, max_seq_length)
+    head = head.head(limit)
+    with _lock:
+        head = _head_cache.setdefault((*key, limit), head)
+    resident.count("split_misses")
+    return head
+
+
 def clear_caches() -> None:
-    """Forget raw and tokenised splits (tests; a long-lived process switching tasks)."""
+    """Forget raw and tokenised splits and their device copies (tests; a long-lived process
+    switching tasks)."""
+    from . import resident
+
     with _lock:
         _raw_cache.clear()
         _token_cache.clear()
+        _head_cache.clear()
         cache_stats.hits = cache_stats.misses = 0
+    resident.clear()

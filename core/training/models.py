@@ -8,9 +8,11 @@ error that names the offline alternatives.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,8 @@ from hptui.core.errors import ConfigError, ModelNotFoundError, first_line
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger("hptui.training")
 
 OFFLINE_MINILM = "offline-minilm"
 TINY_DISTILBERT = "tiny-distilbert"
@@ -39,6 +43,10 @@ class ModelBundle:
     tokenizer: Any
     config: Any  # transformers.PretrainedConfig with num_labels set
     pretrained_state: dict[str, torch.Tensor] | None
+    # The pretrained weights copied to each non-CPU device once (see `resident_state`).
+    _resident: dict[str, dict[str, torch.Tensor]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def max_positions(self) -> int:
@@ -63,12 +71,39 @@ class ModelBundle:
             torch.manual_seed(seed)
             model = _from_config(self.config)
         if self.pretrained_state is not None:
-            result = model.load_state_dict(self.pretrained_state, strict=False)
+            state = self.resident_state(target)
+            result = model.load_state_dict(state, strict=False)
             if result.unexpected_keys:
                 raise ModelNotFoundError(
                     f"{self.name}: weights do not fit the model ({result.unexpected_keys[:3]})"
                 )
         return model.float().to(target)
+
+    def resident_state(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """The pretrained weights on `device`, copied there once per process: a worker's
+        next trial on a GPU loads its base weights device to device. On the CPU they are
+        the weights read at load. Counted in core/training/resident.py."""
+        from . import resident
+
+        assert self.pretrained_state is not None
+        if device.type == "cpu":
+            resident.count("weight_hits")
+            return self.pretrained_state
+        key = str(device)
+        with _lock:
+            found = self._resident.get(key)
+        if found is not None:
+            resident.count("weight_hits")
+            return found
+        copied = {
+            name: t.to(device, non_blocking=True) for name, t in self.pretrained_state.items()
+        }
+        with _lock:
+            found = self._resident.setdefault(key, copied)
+        resident.count("weight_misses")
+        size = sum(t.numel() * t.element_size() for t in found.values())
+        log.info("%s: base weights resident on %s (%.1f MiB)", self.name, key, size / 2**20)
+        return found
 
 
 def _from_config(config: Any) -> torch.nn.Module:
@@ -91,13 +126,17 @@ def describe_model(name: str) -> str:
 
 def load_bundle(name: str, num_labels: int = 2) -> ModelBundle:
     """The tokenizer, config and weights for `name`, read from disk once per process."""
+    from . import resident
+
     key = (name, num_labels)
     with _lock:
         if key in _bundles:
+            resident.stats.bundle_hits += 1
             return _bundles[key]
     from .quiet import quiet_hf_libraries
 
     quiet_hf_libraries()
+    started = time.perf_counter()
     if name == TINY_DISTILBERT:
         bundle = _tiny_distilbert(num_labels)
     elif name == OFFLINE_MINILM:
@@ -106,7 +145,17 @@ def load_bundle(name: str, num_labels: int = 2) -> ModelBundle:
         bundle = _pretrained(name, _local_or_hub(name), num_labels)
     with _lock:
         _bundles.setdefault(key, bundle)
-        return _bundles[key]
+        resident.stats.bundle_misses += 1
+        bundle = _bundles[key]
+    weights = bundle.pretrained_state or {}
+    size = sum(t.numel() * t.element_size() for t in weights.values())
+    log.info(
+        "model %s loaded from %s in %.1f s: tokenizer, config%s (kept for every later trial "
+        "of this process)", name, bundle.source, time.perf_counter() - started,
+        f", {len(weights)} pretrained tensors ({size / 2**20:.1f} MiB)" if weights
+        else ", no pretrained weights (random init per trial)",
+    )  # fmt: skip
+    return bundle
 
 
 def check_sequence_length(bundle: ModelBundle, max_seq_length: int) -> None:

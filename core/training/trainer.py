@@ -9,14 +9,18 @@ with a status that says where, instead of being averaged into the figures.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hptui.core.errors import ConfigError
+
+from . import resident
 from .batches import DeviceSplit
 from .config import TrainConfig
-from .data import TokenizedSplit, resolve_data_dir, tokenized_split
+from .data import TokenizedSplit, resolve_data_dir, tokenized_head
 from .events import COMPLETED, EvalEvent, StepEvent, TrainCallbacks, TrainResult
 from .metrics import classification_metrics
 from .models import ModelBundle, check_sequence_length, load_bundle
@@ -24,6 +28,8 @@ from .tasks import get_task
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger("hptui.training")
 
 
 @dataclass(frozen=True)
@@ -35,16 +41,17 @@ class RunData:
 
 
 def prepare_data(config: TrainConfig, bundle: ModelBundle) -> RunData:
-    """Tokenised train/validation splits (cached per process), cut to the configured limits."""
+    """Tokenised train/validation splits cut to the configured limits, the same objects
+    for every trial of a process with the same settings (core/training/resident.py)."""
     task = get_task(config.task)
     check_sequence_length(bundle, config.max_seq_length)
+    check_compile(config)  # a worker's preflight: refused once, not per trial
     data_dir = resolve_data_dir(config.data_dir)
 
     def split(name: str, limit: int | None) -> TokenizedSplit:
-        full = tokenized_split(
-            task, name, data_dir, bundle.tokenizer, bundle.source, config.max_seq_length
+        return tokenized_head(
+            task, name, data_dir, bundle.tokenizer, bundle.source, config.max_seq_length, limit
         )
-        return full.head(limit)
 
     return RunData(
         train=split(task.train_split, config.train_limit),
@@ -62,8 +69,26 @@ def resolve_device(setting: str) -> torch.device:
     return torch.device("cpu")
 
 
-def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on every weight except biases and LayerNorm weights."""
+def check_compile(config: TrainConfig) -> bool:
+    """Whether the run captures CUDA graphs (`compile = "reduce-overhead"`); a ConfigError
+    where it would not run on CUDA (CUDA graphs exist only there)."""
+    if config.compile != "reduce-overhead":
+        return False
+    device = resolve_device(config.device)
+    if device.type != "cuda":
+        raise ConfigError(
+            "compile",
+            f'"reduce-overhead" captures CUDA graphs and needs a CUDA device (this run is '
+            f'on {device.type}); set compile = "off" here',
+        )
+    return True
+
+
+def build_optimizer(
+    model: torch.nn.Module, config: TrainConfig, fused: bool | None = None
+) -> torch.optim.AdamW:
+    """AdamW with weight decay on every weight except biases and LayerNorm weights; the
+    fused kernel (one launch for the whole model's step) unless `fused` is False."""
     import torch
 
     decay, no_decay = [], []
@@ -80,13 +105,15 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
         {"params": no_decay, "weight_decay": 0.0},
     ]
     # The fused kernel is several times faster (CPU and CUDA) and what transformers uses.
-    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
+    can_fuse = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
+    use_fused = can_fuse if fused is None else fused and can_fuse
     return torch.optim.AdamW(
         groups,
         lr=config.learning_rate,
         betas=(config.beta1, config.beta2),
         eps=config.adam_epsilon,
-        fused=fused or None,
+        fused=use_fused or None,
+        foreach=True if fused is False else None,
     )
 
 
@@ -166,6 +193,10 @@ class Trainer:
       GPU: tensor cores; 32 with `compile_model`, so few shapes compile).
     * `compile_model`: `torch.compile` the model (off by default; measured in bench/gpu.py);
       True for the default backend (inductor), or a backend name ("eager" in CPU tests).
+      The config's `compile = "reduce-overhead"` is the user-facing switch: CUDA graphs
+      (torch.compile's reduce-overhead mode) on widths padded to multiples of 32, CUDA only.
+    * `fused_optimizer`: False for the multi-tensor (foreach) AdamW instead of the fused
+      kernel (the default where every parameter is on the CPU or CUDA): measured on/off.
     * `timings`: a dict that gets seconds per phase (data, forward, backward, optimizer,
       sync, eval), measured with a device sync after each phase: slower, for profiling.
     """
@@ -180,16 +211,20 @@ class Trainer:
         sync_every: int | None = None,
         pad_to_multiple: int | None = None,
         compile_model: bool | str = False,
+        fused_optimizer: bool | None = None,
         timings: dict[str, float] | None = None,
     ) -> None:
+        check_compile(config)  # before anything loads: one line, nothing printed
         self.config = config
         self.callbacks = callbacks or TrainCallbacks()
+        self._resident_before = resident.stats.snapshot()
         self.bundle = bundle or load_bundle(config.model, get_task(config.task).num_labels)
         self.data = data or prepare_data(config, self.bundle)
         self.positive_label = get_task(config.task).positive_label
         self.sync_every = sync_every
         self.pad_to_multiple = pad_to_multiple
         self.compile_model = compile_model
+        self.fused_optimizer = fused_optimizer
         self.timings = timings
         # The model as `run()` left it, with its device and padding multiple: what
         # `evaluate()` scores another split with (kept only as long as the trainer is).
@@ -202,8 +237,10 @@ class Trainer:
         started = time.perf_counter()
         device = resolve_device(config.device)
         on_cpu = device.type == "cpu"
+        graphs = check_compile(config)
+        compiled = bool(self.compile_model) or graphs
         sync_every = self.sync_every or (1 if on_cpu else 32)
-        multiple = self.pad_to_multiple or (1 if on_cpu else 32 if self.compile_model else 8)
+        multiple = self.pad_to_multiple or (1 if on_cpu else 32 if compiled else 8)
         phase = _PhaseClock(self.timings, device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -216,18 +253,22 @@ class Trainer:
         )
         model.train()
         forward: Any = model
-        if self.compile_model:
+        if graphs:
+            forward = torch.compile(model, mode="reduce-overhead", dynamic=False)
+        elif self.compile_model:
             backend = self.compile_model if isinstance(self.compile_model, str) else "inductor"
             forward = torch.compile(model, backend=backend)
-        optimizer = build_optimizer(model, config)
+        optimizer = build_optimizer(model, config, self.fused_optimizer)
         steps_per_epoch = math.ceil(len(self.data.train) / config.train_batch_size)
         total_steps = steps_per_epoch * config.num_epochs
         scheduler = build_scheduler(optimizer, warmup_steps_for(config, total_steps), total_steps)
         order_rng = torch.Generator().manual_seed(config.seed)
         clip = config.gradient_clip_val if config.gradient_clip_val > 0 else math.inf
         params = [p for p in model.parameters() if p.requires_grad]
-        train_split = DeviceSplit(self.data.train, device, multiple)
-        self._eval_split = DeviceSplit(self.data.eval, device, multiple)
+        # Padded and on the device once per process (a worker's later trials reuse them).
+        train_split = resident.device_split(self.data.train, device, multiple)
+        self._eval_split = resident.device_split(self.data.eval, device, multiple)
+        log.info("resident (this trial): %s", resident.stats.since(self._resident_before).line())
         phase.lap("data")
 
         evals: list[EvalEvent] = []

@@ -21,6 +21,8 @@ from hptui.core.studies.quick_reads import SeriesPoint
 from hptui.core.studies.reader import TrialCursor, TrialRow
 from hptui.core.studies.store import Store
 
+from .best import BestSoFar
+
 LOSS_POINTS = 240
 
 
@@ -74,6 +76,7 @@ class LiveSnapshot:
     direction: str
     objective: str
     read_seconds: float
+    changed: bool = True  # anything new since the last poll (a front end backs off if not)
 
 
 @dataclass
@@ -83,6 +86,7 @@ class _TrialBuffer:
     losses: deque[float] = field(default_factory=lambda: deque(maxlen=LOSS_POINTS))
     evals: list[dict[str, Any]] = field(default_factory=list)
     last_step: dict[str, Any] | None = None
+    grew: bool = False  # the last poll brought steps or evaluations
 
 
 class LiveFeed:
@@ -105,19 +109,28 @@ class LiveFeed:
         self.study_name = study_name
         self.recent = recent
         self._cursor: TrialCursor | None = None
-        self._series: dict[int, SeriesPoint] = {}
         self._rows: dict[int, TrialRow] = {}
         self._buffers: dict[int, _TrialBuffer] = {}
         settings = store.settings(study_name)
-        self.direction = settings.direction if settings else "maximize"
-        self.objective = settings.objective if settings else "value"
+        if settings is not None:
+            self.direction, self.objective = settings.direction, settings.objective
+        else:  # a study another tool made: its own direction (the first, if several)
+            directions = store.study(study_name).directions or ("maximize",)
+            self.direction = directions[0] if directions[0] == "minimize" else "maximize"
+            self.objective = "value" if len(directions) == 1 else "value_0"
+        # Every trial's point, the counts by state and the best-so-far curves, kept up to
+        # date from the changed trials alone (a poll with nothing new costs no pass over
+        # the study).
+        self._best = BestSoFar(self.direction)
+        self.polls = 0  # polls made (tests count them)
 
     def poll(self) -> LiveSnapshot:
         started = time.perf_counter()
+        self.polls += 1
         if self._cursor is None:
             self._cursor = self.store.current_cursor(self.study_name)
             points = self.store.objective_series(self.study_name)
-            self._series = {p.trial_id: p for p in points}
+            self._best.extend(points)
             finished = sorted(
                 (p for p in points if p.completed is not None),
                 key=lambda p: p.completed or datetime.min,
@@ -125,12 +138,16 @@ class LiveFeed:
             wanted = {p.trial_id for p in points if p.state == "RUNNING"}
             wanted |= {p.trial_id for p in finished[-self.recent :]}
             changed = self.store.trial_rows(self.study_name, wanted)
+            fresh = True
         else:
             changed, self._cursor = self.store.trial_changes(self.study_name, self._cursor)
+            fresh = bool(changed)
         for row in changed:
             self._rows[row.trial_id] = row
-            self._series[row.trial_id] = SeriesPoint(
-                row.trial_id, row.number, row.state, row.value, row.started, row.completed
+            self._best.update(
+                SeriesPoint(
+                    row.trial_id, row.number, row.state, row.value, row.started, row.completed
+                )
             )
         running_rows = sorted(
             (r for r in self._rows.values() if r.state == "RUNNING"), key=lambda r: r.number
@@ -138,6 +155,7 @@ class LiveFeed:
         loads = self._loads() if running_rows else {}
         now = datetime.fromtimestamp(self.clock())
         running = tuple(self._live(row, loads.get(row.number), now) for row in running_rows)
+        fresh = fresh or any(self._buffers[t.trial_id].grew for t in running)
         live_ids = {row.trial_id for row in running_rows}
         for trial_id in list(self._buffers):
             if trial_id not in live_ids:
@@ -148,27 +166,18 @@ class LiveFeed:
         )[-self.recent :]
         keep = live_ids | {r.trial_id for r in finished_rows}
         self._rows = {k: v for k, v in self._rows.items() if k in keep}
-        counts: dict[str, int] = {}
-        for point in self._series.values():
-            counts[point.state] = counts.get(point.state, 0) + 1
-        points = list(self._series.values())
-        by_number, by_time = best_so_far(points, self.direction)
+        by_number, by_time = self._best.curves()
         return LiveSnapshot(
             running=running,
             recent=tuple(reversed(finished_rows)),
             best_by_number=by_number,
             best_by_time=by_time,
-            values=tuple(
-                sorted(
-                    (p.number, float(p.value or 0.0))
-                    for p in points
-                    if p.state == "COMPLETE" and _finite(p.value)
-                )
-            ),
-            counts=counts,
+            values=self._best.values(),
+            counts={k: v for k, v in self._best.counts.items() if v},
             direction=self.direction,
             objective=self.objective,
             read_seconds=time.perf_counter() - started,
+            changed=fresh,
         )
 
     def _loads(self) -> dict[int, DeviceLoad]:
@@ -192,6 +201,7 @@ class LiveFeed:
     def _live(self, row: TrialRow, load: DeviceLoad | None, now: datetime) -> LiveTrial:
         buffer = self._buffers.setdefault(row.trial_id, _TrialBuffer())
         curve = self.store.curve(row.trial_id, buffer.step_cursor, buffer.eval_cursor)
+        buffer.grew = bool(curve.steps or curve.evals)
         buffer.step_cursor, buffer.eval_cursor = curve.step_cursor, curve.eval_cursor
         for step in curve.steps:
             if step.get("loss") is not None:

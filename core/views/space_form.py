@@ -294,6 +294,25 @@ def row_names() -> tuple[str, ...]:
     return FORM_ORDER + extra
 
 
+def describe_distribution(dist: Any) -> str:
+    """What a searched parameter takes, as a person reads it (not Optuna's repr):
+    `one of 5e-05, 3e-05`, `float in [1e-05, 0.0001] (log)`, `int in [8, 32], step 8`."""
+    choices = getattr(dist, "choices", None)
+    if choices is not None:
+        return "one of " + ", ".join(format_value(c) for c in choices)
+    low, high = getattr(dist, "low", None), getattr(dist, "high", None)
+    if low is None or high is None:
+        return str(dist)
+    kind = "int" if isinstance(low, int) and isinstance(high, int) else "float"
+    text = f"{kind} in [{format_value(low)}, {format_value(high)}]"
+    step = getattr(dist, "step", None)
+    if step is not None and not (kind == "int" and step == 1):
+        text += f", step {format_value(step)}"
+    if getattr(dist, "log", False):
+        text += " (log)"
+    return text
+
+
 def check_point_fields(
     settings: Any, study: str, texts: Mapping[str, str]
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:

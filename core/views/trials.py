@@ -32,6 +32,8 @@ class TrialsUpdate:
     param_names: tuple[str, ...] | None = None
     complete: bool = True
     finished: int = 0
+    # The objective-value columns (`value`, `value_0`...) of a study another tool made.
+    value_names: tuple[str, ...] = ()
 
 
 class TrialsFeed:
@@ -44,6 +46,7 @@ class TrialsFeed:
         self._cursor: TrialCursor | None = None
         self._marks: Marks | None = None
         self._names: tuple[str, ...] | None = None
+        self._values: tuple[str, ...] = ()
 
     @property
     def started(self) -> bool:
@@ -68,6 +71,7 @@ class TrialsFeed:
         marks = self.store.marks(self.study)
         first = self.store.first_trials(self.study, self.first_page)
         guess = known or _param_names(first)
+        self._values = tuple(self.store.study(self.study).value_names)
         yield self._update(first, marks, names=guess, complete=False)
         cursor = self.store.current_cursor(self.study)  # before the read: nothing is missed
         rows = self.store.trials(self.study)
@@ -91,6 +95,7 @@ class TrialsFeed:
             param_names=names,
             complete=complete,
             finished=finished,
+            value_names=self._values,
         )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hptui.core.errors import first_line
+from hptui.core.studies.retry import retrying
 from hptui.core.studies.storage import TABLES
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class WorkerRow:
         self.engine, self.id = engine, row_id
 
     @classmethod
+    @retrying
     def register(
         cls,
         engine: sa.Engine,
@@ -58,11 +60,13 @@ class WorkerRow:
         assert row_id is not None
         return cls(engine, int(row_id))
 
+    @retrying
     def update(self, **values: Any) -> None:
         workers = TABLES.workers
         with self.engine.begin() as c:
             c.execute(workers.update().where(workers.c.id == self.id).values(**values))
 
+    @retrying
     def stop_request(self) -> str | None:
         """The stop reason if a stop was requested for this worker, else None."""
         import sqlalchemy as sa
@@ -78,19 +82,34 @@ class WorkerRow:
             return None
         return str(row.stop_reason or "stopped from the console")
 
+    @retrying
     def live_on_host(self) -> int:
-        """Workers on this host that have not exited and beat within their grace (self too)."""
+        """Workers on this host sharing its cores (self too): not exited, their pid alive,
+        and beating on time (within two intervals plus the poll, as the registry's "alive").
+        A worker killed a moment ago, or paused, is not counted: its row still looks recent
+        for the whole grace period, but it uses no core."""
         import sqlalchemy as sa
+
+        from .registry import ALIVE_BEATS, pid_alive
 
         workers = TABLES.workers
         now = time.time()
         with self.engine.connect() as c:
             rows = c.execute(
-                sa.select(workers.c.id, workers.c.heartbeat_at, workers.c.grace_period).where(
-                    workers.c.host == platform.node(), workers.c.exited_at.is_(None)
-                )
-            ).all()
-        live = [r for r in rows if r.id == self.id or now - r.heartbeat_at < r.grace_period]
+                sa.select(
+                    workers.c.id, workers.c.pid, workers.c.heartbeat_at,
+                    workers.c.heartbeat_interval,
+                ).where(workers.c.host == platform.node(), workers.c.exited_at.is_(None))
+            ).all()  # fmt: skip
+        live = [
+            r
+            for r in rows
+            if r.id == self.id
+            or (
+                now - r.heartbeat_at < ALIVE_BEATS * r.heartbeat_interval + POLL_SECONDS
+                and pid_alive(r.pid)
+            )
+        ]
         return max(1, len(live))
 
     def exit(self, reason: str) -> None:
@@ -239,6 +258,7 @@ class Heartbeat:
             self.on_taken(trial_id)
 
 
+@retrying
 def _is_running(engine: sa.Engine, trial_id: int) -> bool:
     import sqlalchemy as sa
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hptui.core.errors import ConfigError, HptuiError
+from hptui.core.studies.identity import orphaned_ids
 from hptui.core.studies.storage import TABLES, engine, log_dir_for, sqlite_path
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class WorkerInfo:
 class StartedWorker:
     pid: int
     log_path: Path
+    gpu: str | None = None  # "GPU 0 (NVIDIA H200) slot 2" when packed with --per-gpu
 
 
 _read_engines: dict[str, sa.Engine] = {}
@@ -121,6 +123,9 @@ def list_workers(
             query = query.where(workers.c.study_id == ids[0])
         if not include_exited:
             query = query.where(workers.c.exited_at.is_(None))
+        orphans = orphaned_ids(c)  # rows of a deleted study whose id was reused
+        if orphans:
+            query = query.where(workers.c.study_id.not_in(sorted(orphans)))
         rows = c.execute(query).mappings().all()
         trial_ids = sorted({r["trial_id"] for r in rows if r["trial_id"] is not None})
         numbers: dict[int, int] = {}
@@ -217,12 +222,19 @@ def start_workers(
     threads: int | None = None,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
+    per_gpu: int | None = None,
 ) -> list[StartedWorker]:
     """Start `count` detached workers for the study (each in a session of its own, logging
     under hptui-logs next to the database) and return at once. Each worker records itself in
-    the registry when it starts, so `list_workers` shows it a moment later."""
+    the registry when it starts, so `list_workers` shows it a moment later. With `per_gpu`,
+    `count` is ignored: `per_gpu` workers on every visible GPU (see `start_packed`)."""
     from hptui.core.studies.settings import load_settings
 
+    if per_gpu is not None:
+        return start_packed(
+            storage_url, study_name, per_gpu, trials, device=device, data_dir=data_dir,
+            threads=threads, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+        ).started  # fmt: skip
     if count < 1:
         raise ConfigError("count", "start at least 1 worker")
     if trials < 1:
@@ -239,6 +251,55 @@ def start_workers(
     ]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class PackedStart:
+    """What `start_packed` did: the workers, where they went, and whether MPS is in use."""
+
+    started: list[StartedWorker]
+    mps_line: str
+
+
+def start_packed(
+    storage_url: str,
+    study_name: str,
+    per_gpu: int,
+    trials: int,
+    *,
+    device: str | None = None,
+    gpus: list[Any] | None = None,
+    **options: Any,
+) -> PackedStart:
+    """`per_gpu` detached workers on every visible GPU, each seeing only its own card
+    (CUDA_VISIBLE_DEVICES) and training on it as `cuda`. Checked before anything starts:
+    the study exists, the host has a GPU, and N x the study's measured per-trial peak fits
+    in each card's free memory (core/workers/placement.py); a refusal is a ConfigError."""
+    from hptui.core.studies.settings import load_settings
+
+    from .placement import mps_status, plan_placements, study_peak_bytes, visible_gpus
+
+    if device not in (None, "", "auto", "cuda"):
+        raise ConfigError(
+            "--device",
+            f"{device} with --per-gpu: packed workers each get one GPU as `cuda`; "
+            "leave --device out",
+        )
+    if trials < 1:
+        raise ConfigError("trials", "the study's trial total must be at least 1")
+    load_settings(study_name, storage_url)  # fail here, not in N detached logs
+    found = visible_gpus() if gpus is None else gpus
+    placements = plan_placements(
+        found, per_gpu, study_peak_bytes(storage_url, study_name), study=study_name
+    )
+    mps = mps_status()
+    started = []
+    for placement in placements:
+        worker = spawn_worker(
+            storage_url, study_name, trials, device="cuda", env=placement.env, **options
+        )
+        started.append(StartedWorker(worker.pid, worker.log_path, placement.describe()))
+    return PackedStart(started, mps.line())
+
+
 _spawned = 0
 
 
@@ -252,10 +313,12 @@ def spawn_worker(
     threads: int | None = None,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> StartedWorker:
     """Start one `hptui worker` in a new session (a closed terminal or dropped SSH does not
     stop it), output to `hptui-logs/STUDY-TIME-PID.log`, PID being the worker's own. The
-    storage URL goes through the environment, so a password never shows in `ps`."""
+    storage URL goes through the environment, so a password never shows in `ps`; `env`
+    adds variables (a packed worker's CUDA_VISIBLE_DEVICES)."""
     arguments = ["worker", study_name, "--trials", str(trials)]
     options = (
         ("--data-dir", data_dir), ("--device", device), ("--threads", threads),
@@ -264,14 +327,19 @@ def spawn_worker(
     for flag, value in options:
         if value is not None and value != "":
             arguments += [flag, str(value)]
-    return spawn_hptui(storage_url, study_name, arguments)
+    return spawn_hptui(storage_url, study_name, arguments, env=env)
 
 
 def spawn_hptui(
-    storage_url: str, study_name: str, arguments: list[str], kind: str = ""
+    storage_url: str,
+    study_name: str,
+    arguments: list[str],
+    kind: str = "",
+    env: dict[str, str] | None = None,
 ) -> StartedWorker:
     """Start `hptui ARGUMENTS` detached, as `spawn_worker` does (a session of its own, the
-    storage URL in its environment, output to `hptui-logs/STUDY[-KIND]-TIME-PID.log`)."""
+    storage URL in its environment plus `env`, output to
+    `hptui-logs/STUDY[-KIND]-TIME-PID.log`)."""
     global _spawned
     log_dir = log_dir_for(storage_url)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -282,11 +350,11 @@ def spawn_hptui(
     _spawned += 1
     pending = log_dir / f"{safe_name}-{stamp}-starting-{os.getpid()}-{_spawned}.log"
     command = [sys.executable, "-m", "hptui", *arguments]
-    env = dict(os.environ, HPTUI_STORAGE=storage_url)
+    child_env = dict(os.environ, **(env or {}), HPTUI_STORAGE=storage_url)
     with open(pending, "ab") as log_file, open(os.devnull, "rb") as devnull:
         process = subprocess.Popen(
             command, stdin=devnull, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, cwd=Path.cwd(), env=env,
+            start_new_session=True, close_fds=True, cwd=Path.cwd(), env=child_env,
         )  # fmt: skip
     log_path = log_dir / f"{safe_name}-{stamp}-{process.pid}.log"
     os.replace(pending, log_path)  # the child keeps writing to the same open file

@@ -32,17 +32,17 @@ from hptui.core.studies.settings import (
     load_settings,
     load_study,
 )
-from hptui.core.studies.storage import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL, engine, retry_once
+from hptui.core.studies.storage import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL, engine
 from hptui.core.studies.worker_rows import (
     StepRecorder,
     attach_slot,
     claim_slot,
     free_slots,
-    free_trial_slot,
     log_event,
     lost_reason,
     move_slot,
     release_slot,
+    running_in_slots,
     stale_running_trials,
 )
 from hptui.core.training.events import EvalEvent, TrainCallbacks, TrainResult
@@ -59,12 +59,19 @@ from .faults import (
     state,
     unwritable,
 )
-from .heartbeat import Heartbeat, LoadSampler, WorkerRow
+from .heartbeat import POLL_SECONDS, Heartbeat, LoadSampler, WorkerRow
+from .retries import queue_retry, settle
 
 if TYPE_CHECKING:
     import optuna
 
 log = logging.getLogger("hptui.worker")
+
+# Another worker's trial is late when it has not beaten for this many of its intervals (plus
+# the heartbeat thread's poll): a worker with nothing to claim waits for such a trial to be
+# declared lost and runs its retry, instead of exiting and leaving the study short.
+LATE_BEATS = 2
+SAY_WAITING_EVERY = 10.0  # seconds between two "waiting for trial N" lines
 
 __all__ = ["StopSignal", "StorageUnwritable", "Worker", "WorkerOptions", "fail_stale"]
 
@@ -89,9 +96,10 @@ class StopSignal:
     event: threading.Event = field(default_factory=threading.Event)
     reason: str = "stopped"
     requested: bool = False
+    signum: int | None = None  # the signal that stopped the worker: it exits 128 + signum
 
-    def set(self, reason: str, *, requested: bool = False) -> None:
-        self.reason, self.requested = reason, requested
+    def set(self, reason: str, *, requested: bool = False, signum: int | None = None) -> None:
+        self.reason, self.requested, self.signum = reason, requested, signum
         self.event.set()
 
     def is_set(self) -> bool:
@@ -126,6 +134,7 @@ class Worker:
         # The trial claimed last when it is a configuration's first run (sampled or queued,
         # not a retry): a study with seeds_per_config > 1 queues its seed replicates.
         self._origin: int | None = None
+        self._said_waiting: dict[int, float] = {}
 
     def register(self) -> None:
         """Write this worker's row (which proves the storage writable before anything
@@ -167,11 +176,15 @@ class Worker:
 
     def run(self) -> int:
         """Train trials until the study's slots are all taken; returns trials trained here.
-        Order: record this worker (a write: fails at once on a read-only storage), look for
-        work, and only then load the model."""
+        Order: record this worker (a write: fails at once on a read-only storage), settle
+        what other processes left (lost trials, owed retries), look for work, and only then
+        load the model. With nothing to claim it exits when every slot's trial is finished
+        or beating on time elsewhere, and waits while one is late (see `_late`): a study
+        resumed right after a crash still runs the crashed trial's retry."""
         trained, exit_reason = 0, "error"
         try:
             self.register()
+            self.settle()
             if not self.has_work():
                 exit_reason = "no trial left to run"
                 log.info("study %s has its %d trials: nothing to do", self.options.study,
@@ -180,8 +193,10 @@ class Worker:
             self._set_device_and_threads()
             self.preflight()
             while not self.stop.is_set():
-                fail_stale(self.study, self.engine, self.options.grace_period)
+                self.settle()
                 claimed = self.next_trial()
+                if claimed is None and self._wait_for_late():
+                    continue
                 if claimed is None:
                     log.info("study %s has its %d trials: worker done", self.options.study,
                              self.total)  # fmt: skip
@@ -199,14 +214,53 @@ class Worker:
                 self.row.exit(exit_reason)
         return trained
 
+    def settle(self) -> None:
+        """Account for what other processes left: fail trials whose heartbeat stopped past
+        the grace (queueing their retry), then queue any retry still owed (its worker died
+        before queueing it, or a full disk refused it; core/workers/retries.py)."""
+        fail_stale(self.study, self.engine, self.options.grace_period)
+        settle(self.study, self.engine)
+
     def has_work(self) -> bool:
-        """A waiting retry, or a free (or orphaned) slot: worth loading the model for."""
+        """A waiting retry, a free (or orphaned) slot, or a slot held by a trial whose
+        heartbeat is late (its retry will be ours): worth loading the model for."""
         import optuna
 
         waiting = self._trials(optuna.trial.TrialState.WAITING)
         if any("failed_trial" in t.system_attrs for t in waiting):
             return True
-        return free_slots(self.engine, self.study_id, self.total) > 0
+        return free_slots(self.engine, self.study_id, self.total) > 0 or bool(self._late())
+
+    def _late(self) -> list[tuple[int, float, float]]:
+        """(number, seconds since its last beat, seconds until this worker declares it lost)
+        of each RUNNING trial holding a slot whose worker has missed its beats. A trial
+        beating on time is left to its worker: should it fail, that worker runs the retry
+        itself, or (if the worker is killed) the next worker started waits here for it."""
+        late = []
+        for _trial_id, number, age, beat in running_in_slots(self.engine, self.study_id):
+            interval = max(beat, float(self.options.heartbeat_interval))
+            if age is not None and age > LATE_BEATS * interval + POLL_SECONDS:
+                late.append((number, age, max(0.0, self.options.grace_period - age)))
+        return late
+
+    def _wait_for_late(self) -> bool:
+        """With no trial to claim: while a slot's trial is late, say so (with the seconds
+        left before it is declared lost) and wait a beat; False when none is late."""
+        late = self._late()
+        if not late:
+            return False
+        now = time.monotonic()
+        for number, age, left in late:
+            if now - self._said_waiting.get(number, -SAY_WAITING_EVERY) >= SAY_WAITING_EVERY:
+                self._said_waiting[number] = now
+                log.info(
+                    "trial %d has not beaten for %.0f s (its worker may be dead): waiting "
+                    "%.0f s more for it to be declared lost, then running its retry",
+                    number, age, left,
+                )  # fmt: skip
+        soonest = min(left for _n, _a, left in late)
+        self.stop.event.wait(min(float(self.options.heartbeat_interval), max(soonest, 0.2)))
+        return True
 
     def _set_device_and_threads(self) -> None:
         """Torch threads: --threads, else $OMP_NUM_THREADS, else this host's cores shared
@@ -223,7 +277,7 @@ class Worker:
             self.row.update(device=device)
             self._heartbeat.load = LoadSampler(device)
         cores = host_cores()
-        peers = self.row.live_on_host()
+        peers = self.row.live_on_host()  # live and beating: a killed worker is not counted
         threads = self.options.threads or _env_threads() or max(1, cores // peers)
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
@@ -277,10 +331,10 @@ class Worker:
         trial = optuna.trial.Trial(self.study, trial_id)
         number = trial.number
         self._taken = None
+        if self._heartbeat is not None:
+            self._heartbeat.begin_trial(trial_id)  # at once: a claimed trial always beats
         if self.options.threads is None and _env_threads() is None:
             self._set_device_and_threads()
-        if self._heartbeat is not None:
-            self._heartbeat.begin_trial(trial_id)
         try:
             try:
                 result_state, value, reason, retry = self._train(trial)
@@ -313,19 +367,21 @@ class Worker:
         update_flat_table(self.options.storage_url, self.options.study)  # never raises
         log.info("trial %d %s: %s", number, result_state, reason)
         if result_state == "FAIL" and retry:
-            retry_once()(self.study, frozen)
-            if "retry_history" in frozen.system_attrs:  # a retry failing again: not retried
-                free_trial_slot(self.engine, self.study_id, trial_id)
+            queue_retry(self.study, self.engine, frozen)  # a retry failing again: its slot
 
     def _end_unwritable(self, trial: optuna.Trial, reason: str) -> None:
         """Best effort: end the trial FAIL with `reason` (a full disk may still take these
-        few bytes); if even that fails, readers show it lost once its heartbeat stops."""
+        few bytes) and queue its retry; what the disk refuses is settled by the next worker:
+        a FAIL trial without its retry gets it (core/workers/retries.py), and a trial left
+        RUNNING is declared lost after the grace and retried."""
         try:
             trial.set_user_attr(attrs.REASON, reason)
-            self.study.tell(trial, None, state=state("FAIL"))
+            frozen = self.study.tell(trial, None, state=state("FAIL"))
             log_event(self.engine, self.study_id, trial._trial_id, "FAIL", reason)
+            queue_retry(self.study, self.engine, frozen)
         except Exception as exc:
-            log.error("trial %d left as it was: %s", trial.number, first_line(exc))
+            log.error("trial %d: %s (the next worker retries it)", trial.number,
+                      first_line(exc))  # fmt: skip
 
     def _trial_taken(self, trial_id: int) -> None:
         self._taken = trial_id
@@ -501,30 +557,35 @@ class Worker:
         return list(self.storage.get_all_trials(self.study_id, deepcopy=False, states=(state,)))
 
 
-def fail_stale(study: optuna.Study, engine: Any, grace_period: int) -> list[int]:
-    """Fail trials whose worker stopped beating (they are retried once), logging a reason.
+def fail_stale(study: optuna.Study, engine: Any, grace_period: float) -> list[int]:
+    """Fail trials whose worker stopped beating for `grace_period` s, logging a reason, and
+    queue each one's retry (a lost retry gives its slot back instead); returns their numbers.
 
-    Workers call this before each trial and readers when they open a study, so a killed
-    worker's trial is accounted for by whoever looks next. Cheap when nothing is stale: one
-    indexed query over the study's RUNNING trials. Needs a heartbeat storage.
+    Every worker calls this before it looks for a trial (and while it waits for a late
+    one), so a killed worker's trial is accounted for by whoever looks next. As Optuna's
+    `fail_stale_trials`, a trial is failed by one atomic state change, so of several
+    processes noticing it one fails it; the retry is queued under its slot's lock
+    (core/workers/retries.py), so a process dying in between leaves it owed, not lost.
+    Cheap when nothing is stale: one indexed query over the study's RUNNING trials.
     """
     import optuna
 
     stale = stale_running_trials(engine, study._study_id, grace_period)
-    if not stale:
-        return []
-    optuna.storages.fail_stale_trials(study)
     storage = study._storage
     failed = []
     for trial_id in sorted(stale):
+        try:
+            won = storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            won = False  # another process failed it first
+        if not won:
+            continue
         trial = storage.get_trial(trial_id)
-        if trial.state == optuna.trial.TrialState.FAIL:
-            reason = lost_reason(grace_period)
-            log.warning("trial %d: %s", trial.number, reason)
-            log_event(engine, study._study_id, trial_id, "FAIL", reason)
-            if "retry_history" in trial.system_attrs:  # a lost retry is not retried again
-                free_trial_slot(engine, study._study_id, trial_id)
-            failed.append(trial.number)
+        reason = lost_reason(grace_period)
+        log.warning("trial %d: %s", trial.number, reason)
+        log_event(engine, study._study_id, trial_id, "FAIL", reason)
+        queue_retry(study, engine, trial)
+        failed.append(trial.number)
     return failed
 
 

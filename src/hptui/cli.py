@@ -30,6 +30,7 @@ COMMANDS = {
     "analyze": ("hptui.commands.analyze", "run_analyze"),
     "import-cards": ("hptui.commands.cards", "run_import_cards"),
     "final": ("hptui.commands.final", "run_final"),
+    "note": ("hptui.commands.note", "run_note"),
 }
 
 
@@ -192,6 +193,11 @@ def _add_study_commands(commands: Any) -> None:
         "--detach", action="store_true",
         help="run in a new session (survives a closed terminal), log next to the database",
     )  # fmt: skip
+    worker.add_argument(
+        "--per-gpu", type=int, metavar="N",
+        help="start N detached workers on every visible GPU (each its own "
+        "CUDA_VISIBLE_DEVICES), if N x the study's measured trial memory fits",
+    )  # fmt: skip
     worker.add_argument("--data-dir", metavar="DIR", help="GLUE-format task folder on this host")
     worker.add_argument("--device", help="cpu, cuda, cuda:N (default: auto)")
     worker.add_argument(
@@ -221,6 +227,13 @@ def _add_study_commands(commands: Any) -> None:
     target.add_argument("--json", metavar="FILE")
     export.add_argument("--force", action="store_true", help="replace an existing file")
     _storage_option(export)
+    note = commands.add_parser(
+        "note", help="a one-line note on a trial, kept in the study (empty text clears it)"
+    )
+    note.add_argument("name")
+    note.add_argument("--trial", type=int, required=True, metavar="N", help="the trial number")
+    note.add_argument("text", help="the note (at most 120 characters, one line)")
+    _storage_option(note)
 
 
 def _add_replicate_command(study_commands: Any) -> None:
@@ -369,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Sub-commands that need an existing database: a mistyped --storage must not create one.
-NEEDS_DATABASE = {"worker", "enqueue", "delete", "rename", "final", "replicate"}
+NEEDS_DATABASE = {"worker", "enqueue", "delete", "rename", "final", "replicate", "note"}
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -444,8 +457,23 @@ def validate_args(args: argparse.Namespace) -> None:
         check_sampler_seed(args.seed)
     if getattr(args, "device", None) is not None:
         check_device(args.device)
-    if getattr(args, "trials", None) is not None and args.trials < 1:
-        raise ConfigError("--trials", f"must be at least 1 (got {args.trials})")
+    for option, attr, low, high in WHOLE_NUMBER_BOUNDS:
+        value = getattr(args, attr, None)
+        if value is not None and not low <= value <= high:
+            raise ConfigError(
+                option, f"must be a whole number from {low} to {high:,} (got {value})"
+            )
+
+
+# Every whole-number option a worker reads, bounded: an absurd total would spin a worker
+# that claims slots for ever; threads or workers beyond these are a typo, not a plan.
+WHOLE_NUMBER_BOUNDS = (
+    ("--trials", "trials", 1, 1_000_000),
+    ("--threads", "threads", 1, 1024),
+    ("--per-gpu", "per_gpu", 1, 64),
+    ("--heartbeat", "heartbeat", 1, 3600),
+    ("--grace", "grace", 1, 86_400),
+)
 
 
 def describe_failure(exc: BaseException, storage_url: str | None) -> tuple[int, str]:
@@ -454,10 +482,13 @@ def describe_failure(exc: BaseException, storage_url: str | None) -> tuple[int, 
 
     if isinstance(exc, HptuiError):
         return 2, str(exc)
-    if storage_url and _is_database_error(exc):
+    # Optuna wraps a failed database call in StorageInternalError: a database condition
+    # (a restart, a lock, a lost connection) is said in one line, never called a bug.
+    database = next((e for e in (exc, exc.__cause__) if _is_database_error(e)), None)
+    if storage_url and database is not None:
         from hptui.core.studies.storage import _storage_error
 
-        return 2, str(_storage_error(storage_url, exc))
+        return 2, str(_storage_error(storage_url, database))
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         return 2, f"{where}{exc.strerror}"
@@ -468,9 +499,11 @@ def describe_failure(exc: BaseException, storage_url: str | None) -> tuple[int, 
     )
 
 
-def _is_database_error(exc: BaseException) -> bool:
+def _is_database_error(exc: BaseException | None) -> bool:
     import sqlite3
 
+    if exc is None:
+        return False
     if isinstance(exc, sqlite3.Error):
         return True
     sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")

@@ -1,5 +1,5 @@
-"""Marked trials side by side: differing parameters highlighted, metric deltas against the
-first, and their loss and F1 curves overlaid."""
+"""Marked trials side by side: the parameters they differ in (a key shows the equal ones
+too), metric deltas against the first, and their loss and F1 curves overlaid."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Footer, Header, Static
 from textual_plot import HiResMode, PlotWidget
 
 from hptui.core.studies.replicates import (
@@ -32,7 +32,16 @@ METRICS = ("accuracy", "f1", "loss", "precision", "recall", "duration_s")
 
 
 class CompareScreen(ReportsWorkerErrors, Screen[None]):
-    BINDINGS = [Binding("escape", "back", "Back")]
+    """Parameters equal across the compared trials are hidden at first (they explain no
+    difference); `a` shows them too, and again hides them."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("a", "toggle_equal", "All/differing parameters"),
+    ]
+    DEFAULT_CSS = """
+    #compare-hidden { height: auto; padding: 0 1; color: $text-muted; }
+    """
 
     def __init__(
         self,
@@ -52,10 +61,12 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
         self.population = population or []
         self.excluded = excluded
         self.group_stats: list[ConfigGroup | None] = []
+        self.show_equal = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="compare"):
+            yield Static("", id="compare-hidden", markup=False)
             yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="compare-plots"):
                 yield PlotWidget(id="compare-loss")
@@ -68,12 +79,39 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
         table.add_column("", key="name")
         for row in self.rows:
             table.add_column(f"#{row['number']}", key=str(row["number"]))
+        self._fill()
+        self.query_one("#compare-loss", PlotWidget).set_xlabel("epoch (training loss)")
+        self.query_one("#compare-f1", PlotWidget).set_xlabel("epoch (validation f1)")
+        self._load_curves()
+        if self.population:
+            self._load_groups()
+
+    def equal_params(self) -> list[str]:
+        """The parameters every compared trial has the same value of."""
+        return [n for n in self.params if len({repr(r.get(n)) for r in self.rows}) == 1]
+
+    def _fill(self) -> None:
+        """The table's rows: parameters (all, or those that differ), metrics, reason, and
+        mean ± sd rows once the replicates are read."""
+        table = self.query_one(DataTable)
+        table.clear()
+        equal = self.equal_params()
         for name in self.params:
             values = [row.get(name) for row in self.rows]
-            differs = len({repr(v) for v in values}) > 1
+            differs = name not in equal
+            if not differs and not self.show_equal:
+                continue
             label = Text(("≠ " if differs else "  ") + short(name), style="bold" if differs else "")
             cells = [Text(cell(v), style="bold reverse" if differs else "") for v in values]
             table.add_row(label, *cells)
+        hidden = self.query_one("#compare-hidden", Static)
+        if not equal:
+            hidden.update("every parameter differs")
+        elif self.show_equal:
+            hidden.update(f"{len(equal)} equal parameter(s) shown unmarked (a: hide them)")
+        else:
+            names = ", ".join(short(n) for n in equal)
+            hidden.update(f"hidden, equal in every trial: {names} (a: show all)")
         first = self.rows[0]
         for metric in METRICS:
             cells = []
@@ -86,11 +124,11 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
                 cells.append(Text(text))
             table.add_row(Text("  " + short(metric)), *cells)
         table.add_row(Text("  reason"), *(Text(cell(r.get("reason") or "–")) for r in self.rows))
-        self.query_one("#compare-loss", PlotWidget).set_xlabel("epoch (training loss)")
-        self.query_one("#compare-f1", PlotWidget).set_xlabel("epoch (validation f1)")
-        self._load_curves()
-        if self.population:
-            self._load_groups()
+        self._add_group_rows()
+
+    def action_toggle_equal(self) -> None:
+        self.show_equal = not self.show_equal
+        self._fill()
 
     @work(thread=True, exit_on_error=False, name="group the seed replicates")
     def _load_groups(self) -> None:
@@ -104,6 +142,10 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
     def _show_groups(self, found: list[ConfigGroup | None]) -> None:
         """Error bars: `0.884 ± 0.006 (n=3)` per metric for trials with 2+ seeds."""
         self.group_stats = found
+        self._add_group_rows()
+
+    def _add_group_rows(self) -> None:
+        found = self.group_stats
         if not any(group is not None and group.n >= 2 for group in found):
             return
         table = self.query_one(DataTable)

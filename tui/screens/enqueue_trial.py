@@ -11,10 +11,12 @@ from textual.widgets import Footer, Input, Label, Static
 
 from hptui.core.errors import HptuiError
 from hptui.core.studies.settings import StudySettings
+from hptui.core.views.space_form import describe_distribution
 
 from ..format import error_line
 from ..messages import ReportsWorkerErrors
 from ..services import services
+from ..widgets.space.inputs import FormInput
 
 
 class EnqueueTrialScreen(ReportsWorkerErrors, ModalScreen[bool]):
@@ -38,9 +40,14 @@ class EnqueueTrialScreen(ReportsWorkerErrors, ModalScreen[bool]):
             for name, dist in self.settings.space.distributions().items():
                 with Horizontal(classes="point-row"):
                     yield Label(name, classes="point-name")
-                    yield Input(placeholder=str(dist), compact=True, id=f"point-{name}")
+                    yield FormInput(
+                        placeholder=describe_distribution(dist), compact=True, id=f"point-{name}"
+                    )
             yield Static("", id="point-error", classes="error", markup=False)
-            yield Static("ctrl+s: enqueue   escape: cancel", classes="dialog-hint")
+            yield Static(
+                "an empty field is sampled by the study   ctrl+s: enqueue   escape: cancel",
+                classes="dialog-hint",
+            )
         yield Footer()
 
     def on_mount(self) -> None:

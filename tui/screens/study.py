@@ -17,8 +17,8 @@ class StudyScreen(Screen[None]):
     """Tabs on 1-4; escape goes back to the studies."""
 
     BINDINGS = [
-        Binding("1", "tab('live')", "Live"),
-        Binding("2", "tab('trials')", "Trials"),
+        Binding("1", "tab('live')", "Live", show=False),  # the tab bar shows the digits
+        Binding("2", "tab('trials')", "Trials", show=False),
         Binding("3", "tab('space')", "Space", show=False),
         Binding("4", "tab('analysis')", "Analysis", show=False),
         Binding("w", "start_workers", "Start workers"),
@@ -76,6 +76,11 @@ class StudyScreen(Screen[None]):
         tabs.active = tab
 
     def action_back(self) -> None:
+        """Back to the studies; with an edited space (focus anywhere), ask first."""
+        space = self.query_one(SpacePane)
+        if space.edited:
+            space.action_leave()
+            return
         self.app.pop_screen()
 
     def action_start_workers(self) -> None:

@@ -30,6 +30,7 @@ class TrialDetailScreen(ReportsWorkerErrors, Screen[None]):
         super().__init__()
         self.study = study
         self.row = row
+        self.note: str | None = None  # read from the study when the screen opens
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -51,6 +52,17 @@ class TrialDetailScreen(ReportsWorkerErrors, Screen[None]):
         self.query_one("#detail-evals", PlotWidget).set_xlabel("epoch (validation)")
         self._load_curve()
         self._load_final_tests()
+        self._load_note()
+
+    @work(thread=True, exit_on_error=False, name="read the note")
+    def _load_note(self) -> None:
+        note = services(self).store.notes(self.study).get(int(self.row["number"]))
+        if note is not None:
+            self.app.call_from_thread(self._show_note, note)
+
+    def _show_note(self, note: str) -> None:
+        self.note = note
+        self.query_one("#detail-summary", Static).update(self._summary())
 
     def _summary(self) -> Table:
         row, user = self.row, self.row.get("_user_attrs", {})
@@ -60,6 +72,7 @@ class TrialDetailScreen(ReportsWorkerErrors, Screen[None]):
         lines = [
             ("trial", f"{row['number']}  {row.get('state')}"),
             ("reason", cell(row.get("reason") or "–")),
+            ("note", cell(self.note or "–")),
             ("accuracy / f1 / loss", _numbers(row, ("accuracy", "f1", "loss"))),
             ("precision / recall", _numbers(row, ("precision", "recall"))),
             ("duration", duration(row.get("duration_s"))),
@@ -145,6 +158,11 @@ def _numbers(row: dict[str, Any], keys: tuple[str, ...]) -> str:
 
 
 def _versions(versions: Any) -> str:
+    """`python 3.11.7, torch 2.5.1`; a version the worker could not read (an older hptui
+    wrote "unknown" when run from a source checkout) says so rather than posing as one."""
     if isinstance(versions, dict):
-        return ", ".join(f"{k} {v}" for k, v in versions.items())
+        return ", ".join(
+            f"{k} {v}" if v not in ("unknown", None, "") else f"{k} (version not recorded)"
+            for k, v in versions.items()
+        )
     return json.dumps(versions) if versions is not None else "–"

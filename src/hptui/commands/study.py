@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hptui.core.errors import ConfigError, HptuiError
+from hptui.core.errors import ConfigError, HptuiError, printable
 from hptui.core.studies.settings import OBJECTIVES, StudySettings
 from hptui.core.studies.space import load_space
 from hptui.core.studies.storage import redact
 from hptui.core.studies.store import Store
+
+if TYPE_CHECKING:
+    from hptui.core.studies.reader import StudyInfo
 
 
 def run_study(args: argparse.Namespace) -> int:
@@ -68,19 +71,39 @@ def _list(args: argparse.Namespace) -> int:
         table.add_column(header, no_wrap=True, min_width=len(header))
     for header in ("done", "pruned", "failed", "running", "queued", "best", "trial"):
         table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
+    multi = []
     for info in Store(args.storage).studies():
         s = info.settings
         counts = info.counts
+        if info.direction == "multi":
+            multi.append(info.name)
         table.add_row(
-            Text(info.name),
-            Text(f"{s.direction} {s.objective}" if s else "-"),
+            Text(printable(info.name)),
+            Text(_objective(info)),
             Text(s.sampler if s else "-"),
             *(str(counts.get(k, 0)) for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")),
             f"{info.best_value:.4f}" if info.best_value is not None else "-",
             str(info.best_number) if info.best_number is not None else "-",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for name in multi:  # no single best: say so, and where the values are
+        console.print(
+            Text(
+                f"{printable(name)}: several objectives, so no single best trial; see the value_0, "
+                f"value_1... columns of `hptui trials {_quoted(name)}`"
+            )
+        )
     return 0
+
+
+def _objective(info: StudyInfo) -> str:
+    """hptui's objective metric, else the study's own direction(s) from Optuna."""
+    if info.settings is not None:
+        return f"{info.settings.direction} {info.settings.objective}"
+    if len(info.directions) > 1:
+        return "multi: " + ", ".join(info.directions)
+    return f"{info.direction} value" if info.directions else "-"
 
 
 def _enqueue(args: argparse.Namespace) -> int:

@@ -121,7 +121,7 @@ def _print_table(name: str, rows: list[dict[str, Any]]) -> None:
         console.print(Text(f"study {name!r} has no trials yet"))
         return
     columns = _columns_that_fit(rows, console.width)
-    table = Table(title=Text(f"{name}: {len(rows)} trial(s)"), box=None, padding=(0, 1))
+    table = Table(title=Text(f"{cell(name)}: {len(rows)} trial(s)"), box=None, padding=(0, 1))
     for column in columns:
         numeric = any(isinstance(r.get(column), int | float) for r in rows)
         table.add_column(Text(column), justify="right" if numeric else "left",
@@ -155,7 +155,7 @@ def _columns_that_fit(rows: list[dict[str, Any]], width: int) -> list[str]:
 
 def cell(value: Any) -> str:
     """A value as the table shows it: 4 significant digits for numbers (1e-04, 0.8123,
-    1234), '-' for missing, text as it is."""
+    1234), '-' for missing, text as it is (control and bidi characters escaped)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -168,4 +168,6 @@ def cell(value: Any) -> str:
         if abs(value) < 1e-3 or abs(value) >= 1e6:
             return f"{value:.3e}".replace("e-0", "e-").replace("e+0", "e+")
         return f"{value:.4g}"
-    return str(value)
+    from hptui.core.errors import printable
+
+    return printable(str(value))  # text another tool stored: control and bidi escaped

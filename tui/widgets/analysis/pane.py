@@ -111,13 +111,20 @@ class AnalysisPane(ReportsWorkerErrors, Vertical):
         self.query_one("#analysis-message").display = False
         self._status()
         seconds = max(POLL_SECONDS, services(self).refresh_seconds)
-        self.set_interval(seconds, self.poll)
+        self._poll_timer = self.set_interval(seconds, self.poll, pause=True)
 
     def on_show(self) -> None:
-        """The first time the tab is shown: fit (a study never looked at costs nothing)."""
+        """The first time the tab is shown: fit (a study never looked at costs nothing);
+        shown again, look for changes at once. Only a shown tab polls."""
         if not self._started:
             self._started = True
             self.refit()
+        else:
+            self.poll()
+        self._poll_timer.resume()
+
+    def on_hide(self) -> None:
+        self._poll_timer.pause()
 
     def focus_body(self) -> None:
         self.query_one("#analysis-body").focus()

@@ -10,7 +10,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -21,7 +22,73 @@ from hptui.core.analysis.regression import RegressionResult, TermEstimate
 from ...format import number, short
 
 StyleOf = Callable[[str], Style]
-COEF_HEADER = ("", "term", "coef", "std err", "t", "p", "Holm p", "95% CI low", "95% CI high")
+COEF_HEADER = ("", "term", "coef", "std err", "t", "p", "Holm p", "95% CI\nlow", "95% CI\nhigh")
+# Significant digits to try, most first, until a table fits the width it is given.
+DIGITS = (4, 3, 2)
+
+
+class NumberTable:
+    """A table whose numbers are never cut: rich's Table shrinks columns to the width it is
+    given and ends numbers in `…` (`-0.0036…` at 80 columns); this one instead shows fewer
+    significant digits (4, then 3, then 2: each a correctly rounded form of the value),
+    then narrower gaps, and past that is as wide as its cells (the tab scrolls sideways).
+
+    `cells(digits)` gives the rows as text; headers may hold one line break."""
+
+    def __init__(
+        self,
+        headers: Sequence[str],
+        cells: Callable[[int], list[list[str]]],
+        *,
+        right: Sequence[bool],
+        styles: Callable[[list[str]], Style | str | None] = lambda row: None,
+    ) -> None:
+        self.headers = [h.split("\n") for h in headers]
+        self.cells = cells
+        self.right = list(right)
+        self.styles = styles
+
+    def layout(self, max_width: int) -> tuple[list[list[str]], list[int], int]:
+        """(rows, column widths, gap) of the first layout that fits `max_width`."""
+        best: tuple[list[list[str]], list[int], int] | None = None
+        for digits in DIGITS:
+            rows = self.cells(digits)
+            widths = [
+                max([len(line) for line in header] + [len(row[i]) for row in rows])
+                for i, header in enumerate(self.headers)
+            ]
+            for gap in (2, 1):
+                if best is None or _width(widths, gap) < _width(best[1], best[2]):
+                    best = (rows, widths, gap)
+                if _width(widths, gap) <= max_width:
+                    return rows, widths, gap
+        assert best is not None
+        return best
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        _rows, widths, gap = self.layout(options.max_width)
+        return Measurement(_width(widths, gap), _width(widths, gap))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rows, widths, gap = self.layout(options.max_width)
+        height = max(len(h) for h in self.headers)
+        for index in range(height):
+            parts = []
+            for header, width, right in zip(self.headers, widths, self.right, strict=True):
+                lines = [""] * (height - len(header)) + header  # bottom-aligned
+                parts.append(lines[index].rjust(width) if right else lines[index].ljust(width))
+            yield Text((" " * gap).join(parts).rstrip(), style="bold", no_wrap=True)
+        for row in rows:
+            parts = [
+                cell.rjust(width) if right else cell.ljust(width)
+                for cell, width, right in zip(row, widths, self.right, strict=True)
+            ]
+            text = (" " * gap).join(parts).rstrip()
+            yield Text(text, style=self.styles(row) or "", no_wrap=True, overflow="ignore")
+
+
+def _width(widths: Sequence[int], gap: int) -> int:
+    return sum(widths) + gap * max(len(widths) - 1, 0)
 
 
 def term_name(term: str) -> str:
@@ -46,13 +113,26 @@ def significance(term: TermEstimate, alpha: float) -> str:
     return "**" if term.p_holm < alpha else "*"
 
 
-def coef_cells(term: TermEstimate, alpha: float) -> list[str]:
-    """One row of the coefficient table, as the tab shows it (tests read these cells)."""
+def coef_cells(term: TermEstimate, alpha: float, digits: int = 4) -> list[str]:
+    """One row of the coefficient table, as the tab shows it (tests read these cells);
+    `digits` significant digits (fewer where the table would not fit)."""
     return [
-        significance(term, alpha), term_name(term.term), number(term.coef), number(term.std_err),
-        number(term.t, 3), p_value(term.p), p_value(term.p_holm), number(term.ci_low),
-        number(term.ci_high),
+        significance(term, alpha), term_name(term.term), number(term.coef, digits),
+        number(term.std_err, digits), number(term.t, min(digits, 3)), p_value(term.p),
+        p_value(term.p_holm), number(term.ci_low, digits), number(term.ci_high, digits),
     ]  # fmt: skip
+
+
+def coef_table(terms: Sequence[TermEstimate], alpha: float, style: StyleOf) -> NumberTable:
+    """The coefficient table, at as many digits as the width allows (never cut)."""
+
+    def cells(digits: int) -> list[list[str]]:
+        return [coef_cells(term, alpha, digits) for term in terms]
+
+    return NumberTable(
+        COEF_HEADER, cells, right=[False, False] + [True] * (len(COEF_HEADER) - 2),
+        styles=lambda row: style("significant") if row[0] else None,
+    )  # fmt: skip
 
 
 def fit_summary(result: RegressionResult) -> str:
@@ -92,13 +172,7 @@ def fit_section(analysis: Analysis, style: StyleOf) -> RenderableType:
         for note in result.notes:
             parts.append(Text("note: " + note, style=style("note")))
         if result.fitted:
-            table = Table(*COEF_HEADER, box=None, padding=(0, 1), pad_edge=False)
-            for column in table.columns[2:]:
-                column.justify = "right"
-            for term in result.terms:
-                cells = coef_cells(term, alpha)
-                table.add_row(*cells, style=style("significant") if cells[0] else None)
-            parts.append(table)
+            parts.append(coef_table(result.terms, alpha, style))
         parts.append(Text(""))
     parts.append(
         Text(
@@ -175,14 +249,24 @@ def _share(value: float | None) -> str:
 def trade_off_table(analysis: Analysis, style: StyleOf) -> RenderableType:
     """The core's cross-metric table: each term's change per metric, `*` when stated."""
     metrics = list(analysis.results)
-    table = Table("term", *metrics, "verdict", box=None, padding=(0, 1), pad_edge=False)
-    for row in analysis.advice.trade_offs:
-        cells = [_trade_cell(row["cells"].get(m)) for m in metrics]
-        marked = any(cell.get("significant") for cell in row["cells"].values())
-        table.add_row(
-            term_name(row["term"]), *cells, row["verdict"],
-            style=style("significant") if marked else None,
-        )  # fmt: skip
+    trade_offs = analysis.advice.trade_offs
+    marked = {
+        term_name(row["term"])
+        for row in trade_offs
+        if any(cell.get("significant") for cell in row["cells"].values())
+    }
+
+    def cells(digits: int) -> list[list[str]]:
+        return [
+            [term_name(row["term"]), *(_trade_cell(row["cells"].get(m), digits) for m in metrics),
+             row["verdict"]]
+            for row in trade_offs
+        ]  # fmt: skip
+
+    table = NumberTable(
+        ["term", *metrics, "verdict"], cells, right=[False] * (len(metrics) + 2),
+        styles=lambda row: style("significant") if row[0] in marked else None,
+    )  # fmt: skip
     legend = Text(
         "each cell: the change over the observed range, others at their centre; * established "
         "(fit established, Holm p < alpha over every contrast, possible, above resolution and "
@@ -192,11 +276,11 @@ def trade_off_table(analysis: Analysis, style: StyleOf) -> RenderableType:
     return Group(table, legend)
 
 
-def _trade_cell(cell: dict[str, Any] | None) -> str:
+def _trade_cell(cell: dict[str, Any] | None, digits: int = 3) -> str:
     if not cell or cell.get("change") is None:
         return "·"
     mark = "*" if cell.get("significant") else ""
-    return f"{number(cell['change'], 3)}{mark} {cell['direction']}"
+    return f"{number(cell['change'], min(digits, 3))}{mark} {cell['direction']}"
 
 
 def heat_table(data: dict[str, Any], style: StyleOf) -> RenderableType:

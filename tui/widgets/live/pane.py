@@ -20,6 +20,7 @@ from hptui.core.views.live import LiveFeed, LiveSnapshot
 from ...format import cell, duration, error_line, number
 from ...messages import ReportsWorkerErrors
 from ...services import services
+from ..polling import Poller
 from .card import TrialCard
 
 MAX_DOTS = 2000
@@ -38,6 +39,7 @@ class LivePane(ReportsWorkerErrors, Vertical):
         self._feed: LiveFeed | None = None
         self._polling = threading.Lock()
         self._plotted: tuple[Any, ...] | None = None
+        self.poller: Poller | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("reading...", id="live-summary", markup=False)
@@ -47,8 +49,16 @@ class LivePane(ReportsWorkerErrors, Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#live-best", PlotWidget).set_xlabel("trial")
-        self.poll()
-        self.set_interval(services(self).refresh_seconds, self.poll)
+        self.poller = Poller(self, self.poll, services(self).refresh_seconds)
+        self.poller.start()  # the live tab is the one shown first
+
+    def on_show(self) -> None:
+        if self.poller is not None:
+            self.poller.resume()  # hidden meanwhile: what changed shows at once
+
+    def on_hide(self) -> None:
+        if self.poller is not None:
+            self.poller.pause()  # a hidden tab reads nothing
 
     @work(thread=True, group="live", exit_on_error=False, name="read the live view")
     def poll(self) -> None:
@@ -73,6 +83,10 @@ class LivePane(ReportsWorkerErrors, Vertical):
         self.query_one("#live-summary", Static).update(f"cannot read the study: {text}")
 
     def _show(self, snapshot: LiveSnapshot) -> None:
+        if self.poller is not None:
+            self.poller.found(snapshot.changed)
+        if not snapshot.changed and self.snapshot is not None and not snapshot.running:
+            return  # nothing new and no clock ticking on a card: nothing to draw
         self.snapshot = snapshot
         counts = "  ".join(
             f"{k.lower()} {v}" for k, v in sorted(snapshot.counts.items()) if k != "RUNNING"

@@ -33,6 +33,7 @@ from hptui.core.views.space_form import (
 from ...format import duration, error_line
 from ...messages import ReportsWorkerErrors
 from ...services import services
+from .inputs import FormInput
 from .rows import ParamRow
 
 CURRENT = "current"
@@ -65,6 +66,7 @@ class SpaceForm(ReportsWorkerErrors, Vertical):
         self._finished: list[tuple[dict[str, Any], float]] = []
         self._check_pending = False
         self._reading = threading.Lock()
+        self._clean: dict[str, object] | None = None  # the fields as loaded (mark_clean)
 
     def compose(self) -> ComposeResult:
         presets = [(label, key) for key, (label, *_rest) in PRESETS.items()]
@@ -73,7 +75,7 @@ class SpaceForm(ReportsWorkerErrors, Vertical):
         with Vertical(id="space-settings"):
             with Horizontal():
                 yield Label("name ", classes="space-label")
-                yield Input(placeholder="study name", compact=True, id="study-name")
+                yield FormInput(placeholder="study name", compact=True, id="study-name")
                 yield Label(" preset ", classes="space-label")
                 yield Select(presets, prompt="start from...", compact=True, id="preset")
             with Horizontal():
@@ -86,7 +88,7 @@ class SpaceForm(ReportsWorkerErrors, Vertical):
                     PRUNERS, value="none", allow_blank=False, compact=True, id="pruner"
                 )
                 yield Label(" seed ", classes="space-label")
-                yield Input(placeholder="none", compact=True, id="sampler-seed")
+                yield FormInput(placeholder="none", compact=True, id="sampler-seed")
             with Horizontal():
                 yield Label("objective ", classes="space-label")
                 yield Select.from_values(
@@ -102,7 +104,7 @@ class SpaceForm(ReportsWorkerErrors, Vertical):
                 )
             with Horizontal():
                 yield Label("seeds per configuration ", classes="space-label")
-                yield Input(placeholder="1", compact=True, id="seeds-per-config")
+                yield FormInput(placeholder="1", compact=True, id="seeds-per-config")
                 yield Label(" (each seed is a trial of the study's total)", classes="space-label")
             yield Static("", id="space-plan", markup=False)
             yield Static("", id="space-problems", classes="error", markup=False)
@@ -117,6 +119,11 @@ class SpaceForm(ReportsWorkerErrors, Vertical):
     def on_mount(self) -> None:
         self.request_check()
         self._read_history()
+        self.call_after_refresh(self._mark_clean_once)
+
+    def _mark_clean_once(self) -> None:
+        if self._clean is None:  # a screen that loads a space first marks it itself
+            self.mark_clean()
 
     # -- loading -------------------------------------------------------------------------
 
@@ -147,6 +154,26 @@ class SpaceForm(ReportsWorkerErrors, Vertical):
     @property
     def study_name(self) -> str:
         return self.query_one("#study-name", Input).value
+
+    # -- edits: what Esc would throw away --------------------------------------------------
+
+    def field_values(self) -> dict[str, object]:
+        """Every field's value by id (text, choice, tick)."""
+        return {
+            str(widget.id): widget.value
+            for widget in self.query("Input, Select, Checkbox")
+            if isinstance(widget, (Input, Select, Checkbox))
+        }
+
+    def mark_clean(self) -> None:
+        """The fields as they are now count as unedited (after the study's space loads)."""
+        self._clean = self.field_values()
+
+    @property
+    def edited(self) -> bool:
+        """Whether a person changed any field since `mark_clean` (or since the form was
+        built): leaving then asks before the edits are thrown away."""
+        return self._clean is not None and self.field_values() != self._clean
 
     # -- checking ------------------------------------------------------------------------
 

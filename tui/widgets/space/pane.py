@@ -24,6 +24,8 @@ class SpacePane(ReportsWorkerErrors, Vertical):
     BINDINGS = [
         Binding("ctrl+s", "create", "New study from edit"),
         Binding("ctrl+t", "enqueue", "Enqueue trial"),
+        # Only while the form holds edits (else escape is the study screen's, to the studies).
+        Binding("escape", "leave", "Studies"),
     ]
 
     def __init__(self, study: str) -> None:
@@ -71,6 +73,7 @@ class SpacePane(ReportsWorkerErrors, Vertical):
         form.current_settings = settings
         form.load(settings.space, settings)
         form.set_name(new_name)
+        form.mark_clean()
         self._note(
             f"{trials} trial(s); never rewritten: ctrl+s makes the edit a new study "
             f"({new_name!r}) with the old trials that fit; ctrl+t queues a trial"
@@ -87,7 +90,26 @@ class SpacePane(ReportsWorkerErrors, Vertical):
             return (bool(forms) and forms.first().settings is not None) or None
         if action == "enqueue":
             return self.stored is not None or None
+        if action == "leave":
+            return self.edited
         return True
+
+    @property
+    def edited(self) -> bool:
+        forms = self.query(SpaceForm)
+        return bool(forms) and forms.first().edited
+
+    def action_leave(self) -> None:
+        """Escape with an edited space: ask before the edits go with the study screen."""
+        from ...screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.query_one(SpaceForm).mark_clean()
+                self.app.pop_screen()
+
+        question = "Discard the edits to the space? (ctrl+s keeps them as a new study)"
+        self.app.push_screen(ConfirmScreen(question), answered)
 
     def action_create(self) -> None:
         form = self.query_one(SpaceForm)

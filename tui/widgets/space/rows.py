@@ -8,6 +8,8 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from hptui.core.views.space_form import ROW_KINDS, RowFields
 
+from .inputs import FormInput
+
 
 class ParamRow(Vertical):
     """The fields a row's kind needs (low/high/step/log, choices, or a value), and the
@@ -39,14 +41,14 @@ class ParamRow(Vertical):
                 compact=True,
                 id=f"kind-{name}",
             )
-            yield Input(placeholder="low", compact=True, classes="bound", id=f"low-{name}")
-            yield Input(placeholder="high", compact=True, classes="bound", id=f"high-{name}")
-            yield Input(placeholder="step", compact=True, classes="bound", id=f"step-{name}")
+            yield FormInput(placeholder="low", compact=True, classes="bound", id=f"low-{name}")
+            yield FormInput(placeholder="high", compact=True, classes="bound", id=f"high-{name}")
+            yield FormInput(placeholder="step", compact=True, classes="bound", id=f"step-{name}")
             yield Checkbox("log", compact=True, id=f"log-{name}")
-            yield Input(
+            yield FormInput(
                 placeholder="choices: 16, 32", compact=True, classes="wide", id=f"choices-{name}"
             )
-            yield Input(placeholder="value", compact=True, classes="wide", id=f"value-{name}")
+            yield FormInput(placeholder="value", compact=True, classes="wide", id=f"value-{name}")
         yield Static("", classes="row-error", markup=False)
 
     def on_mount(self) -> None:

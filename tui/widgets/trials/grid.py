@@ -11,8 +11,10 @@ from collections.abc import Sequence
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
+from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -63,6 +65,19 @@ class TrialsGrid(ScrollView, can_focus=True):
     cursor_row: reactive[int] = reactive(0)
     cursor_column: reactive[int] = reactive(0)
 
+    class HeaderClicked(Message):
+        """A column's header was clicked (the pane sorts by it; again: reversed). The
+        cursor column has already moved to it."""
+
+        def __init__(self, grid: TrialsGrid, column: int) -> None:
+            super().__init__()
+            self.grid = grid
+            self.column = column
+
+        @property
+        def control(self) -> TrialsGrid:
+            return self.grid
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns: list[GridColumn] = []
@@ -108,13 +123,10 @@ class TrialsGrid(ScrollView, can_focus=True):
             self._offsets.append(x)
             x += width + 1
         self.virtual_size = Size(x, len(self.numbers) + 1)
-        if current is not None and current in cells:
-            try:
-                self.cursor_row = self.numbers.index(current)
-            except ValueError:
-                self.cursor_row = min(self.cursor_row, max(len(self.numbers) - 1, 0))
-        else:
-            self.cursor_row = min(self.cursor_row, max(len(self.numbers) - 1, 0))
+        try:  # the trial under the cursor, wherever it is now; gone from view: the first row
+            self.cursor_row = self.numbers.index(current) if current is not None else 0
+        except ValueError:
+            self.cursor_row = 0
         self.cursor_column = min(self.cursor_column, max(len(self.columns) - 1, 0))
         self.refresh()
 
@@ -177,6 +189,34 @@ class TrialsGrid(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self.watch_cursor_row(self.cursor_row, self.cursor_row)
+
+    # -- mouse ---------------------------------------------------------------------------
+    def column_at(self, x: int) -> int | None:
+        """The column drawn at content x (scrolling included), or None between columns."""
+        x += int(self.scroll_offset.x)
+        for index, (start, width) in enumerate(zip(self._offsets, self.widths, strict=True)):
+            if start <= x < start + width + 1:  # a column and the space after it
+                return index
+        return None
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on a row puts the cursor there (and on the column clicked); a click on
+        a column's header asks the pane to sort by it."""
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        self.focus()
+        column = self.column_at(offset.x)
+        if column is not None:
+            self.cursor_column = column
+            self.refresh()
+        if offset.y == 0:
+            if column is not None:
+                self.post_message(self.HeaderClicked(self, column))
+            return
+        row = offset.y - 1 + int(self.scroll_offset.y)
+        if row < len(self.numbers):  # below the last row: nothing there to select
+            self.cursor_row = row
 
     # -- drawing -------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:

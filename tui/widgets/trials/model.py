@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hptui.core.studies.filters import TrialFilter, sort_key
+from hptui.core.studies.columns import ColumnTable
+from hptui.core.studies.filters import TrialFilter
 from hptui.core.studies.reader import TrialRow
 from hptui.core.studies.replicates import recorded_seed
 from hptui.core.views.groups import GroupedView
@@ -46,18 +47,26 @@ class TrialsModel:
 
     def __init__(self) -> None:
         self.params: list[str] = []
+        # Objective-value columns of a study another tool made (set before the first prepare).
+        self.values: list[str] = []
         self.rows: dict[int, dict[str, Any]] = {}
         self.cells: dict[int, tuple[str, ...]] = {}
         self.columns: list[GridColumn] = []
         self.widths: list[int] = []
+        # Each trial's state as text, kept up to date by `apply` (the grid colours by it; a
+        # sort or a filter changes no state, so nothing rebuilds it for them).
+        self.states: dict[int, str] = {}
         self._order: list[int] = []
-        self._keys: dict[str, dict[int, tuple[int, Any]]] = {}
+        # The rows as columns for filter and sort (built when first asked, then updated in
+        # place as rows change): 100,000 rows filter and sort in milliseconds.
+        self._table: ColumnTable | None = None
 
     @staticmethod
-    def columns_for(names: Sequence[str]) -> list[GridColumn]:
+    def columns_for(names: Sequence[str], values: Sequence[str] = ()) -> list[GridColumn]:
         return [
             GridColumn("number", "#", True),
             GridColumn("state", "state", False),
+            *(GridColumn(name, name, True) for name in values),
             *(GridColumn(name, short(name), True) for name in names),
             *(GridColumn(name, short(name), True) for name in METRIC_COLUMNS),
             GridColumn("duration_s", "secs", True),
@@ -73,13 +82,13 @@ class TrialsModel:
         params = self.params
         if names is not None and (list(names) != self.params or not self.columns):
             params = list(names)
-            new_columns = self.columns_for(params)
+            new_columns = self.columns_for(params, self.values)
         columns = new_columns or self.columns
         widths = [len(c.label) for c in columns]
         rows: dict[int, dict[str, Any]] = {}
         cells: dict[int, tuple[str, ...]] = {}
         for trial in trials:
-            row = trial.flat(params, (*METRIC_COLUMNS, "precision", "recall"))
+            row = trial.flat(params, (*METRIC_COLUMNS, "precision", "recall"), self.values)
             if trial.completed is None and trial.started is not None:
                 row["duration_s"] = round((now - trial.started).total_seconds(), 3)
             if getattr(trial, "lost", False):
@@ -101,39 +110,48 @@ class TrialsModel:
                 widths = list(self.widths)
                 self.cells = {n: _format(self.columns, r, widths) for n, r in self.rows.items()}
                 self.widths = widths
-        changed = 0
+        changed: list[int] = []
+        new: list[int] = []
         for trial_number, row in prepared.rows.items():
-            if self.rows.get(trial_number) != row:
-                changed += 1
+            known = self.rows.get(trial_number)
+            if known != row:
+                changed.append(trial_number)
+                if known is None:
+                    new.append(trial_number)
                 self.rows[trial_number] = row
                 self.cells[trial_number] = prepared.cells[trial_number]
+                self.states[trial_number] = str(row.get("state"))
         self.widths = [max(a, b) for a, b in zip(self.widths, prepared.widths, strict=False)]
-        if changed or prepared.columns is not None:
-            self._order = sorted(self.rows)
-            self._keys = {}
-        return changed
+        if prepared.columns is not None:
+            self._order, self._table = sorted(self.rows), None
+        elif changed:
+            new.sort()
+            if new and self._order and new[0] < self._order[-1]:
+                self._order = sorted(self.rows)  # a number in the middle: rare
+            else:
+                self._order.extend(new)
+            if self._table is not None and (len(changed) > 1000 or not self._table.update(changed)):
+                self._table = None  # many changes: build again when next asked
+        return len(changed)
 
     def column_names(self) -> list[str]:
         """The names a filter may use: every column plus precision and recall."""
         return [c.key for c in self.columns] + ["precision", "recall"]
 
+    def column_aliases(self) -> dict[str, str]:
+        """The header's labels as other names for their columns (`lr` for learning_rate):
+        a person filters by what the header shows."""
+        names = [*self.columns, GridColumn("precision", short("precision"), True)]
+        return {c.label: c.key for c in names if c.label != c.key}
+
     def view(self, trial_filter: TrialFilter, sort: str | None, descending: bool) -> list[int]:
         """Trial numbers to show, filtered then sorted (number order by default); missing
         values and NaN sort last either way."""
-        numbers = self._order
-        if trial_filter:
-            rows = trial_filter.apply([self.rows[n] for n in numbers])
-            numbers = [int(row["number"]) for row in rows]
-        if not sort:
-            return list(numbers)
-        keys = self._keys.get(sort)
-        if keys is None:
-            key = sort_key(sort)
-            keys = self._keys[sort] = {n: key(row) for n, row in self.rows.items()}
-        present = [n for n in numbers if keys[n][0] < 2]
-        missing = [n for n in numbers if keys[n][0] == 2]
-        present.sort(key=keys.__getitem__, reverse=descending)
-        return present + missing
+        if not trial_filter and not sort:
+            return list(self._order)
+        if self._table is None:
+            self._table = ColumnTable(self._order, self.rows)
+        return self._table.view(trial_filter, sort, descending)
 
     def export_rows(self, numbers: Sequence[int]) -> list[dict[str, Any]]:
         """Full-precision rows, in view order, without the console's private keys."""

@@ -23,14 +23,17 @@ from hptui.core.views.trials import FIRST_PAGE, TrialsFeed
 from ...format import error_line
 from ...messages import ReportsWorkerErrors
 from ...services import services
+from ..polling import Poller
+from ..space.inputs import FormInput
 from .grid import TrialsGrid
 from .model import GroupedCells, Prepared, TrialsModel, grouped_cells
 
 REFRESH_SECONDS = 2.0
 
 
-class FilterInput(Input):
-    """The filter box: escape goes back to the table (not back to the studies)."""
+class FilterInput(FormInput):
+    """The filter box: escape goes back to the table (not back to the studies); its
+    editing keys (ctrl+u...) act in typing order (FormInput)."""
 
     BINDINGS = [Binding("escape", "leave", "Back to the table")]
 
@@ -42,17 +45,21 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
     """Reads the study in thread workers: a first page at once, then all, then changes."""
 
     BINDINGS = [
+        # The footer keeps the keys a newcomer needs first (so `e Export` and `? Help` fit at
+        # 80 columns); every key is in `?` and the command palette.
         Binding("slash", "focus_filter", "Filter"),
-        Binding("s", "sort", "Sort (again: reverse)"),
+        Binding("s", "sort", "Sort (again: reverse)", show=False),
         Binding("space", "mark", "Mark"),
         Binding("enter", "details", "Details"),
-        Binding("c", "compare", "Compare marked"),
-        Binding("b", "baseline", "Baseline"),
-        Binding("x", "exclude", "Exclude/include"),
+        Binding("c", "compare", "Compare"),
+        Binding("b", "baseline", "Baseline", show=False),
+        Binding("x", "exclude", "Exclude"),
         Binding("e", "export", "Export"),
         Binding("T", "final_test", "Final test", show=False),
-        Binding("R", "replicate", "Replicate"),
-        Binding("g", "group", "Group by configuration"),
+        Binding("R", "replicate", "Replicate", show=False),
+        Binding("g", "group", "Group by configuration", show=False),
+        Binding("u", "clear_marks", "Clear marks", show=False),
+        Binding("N", "note", "Note", show=False),
     ]
 
     def __init__(self, study: str) -> None:
@@ -76,10 +83,11 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
         self.groups: GroupedView | None = None
         self._objective: tuple[str, str] | None = None
         self._flat_sort: tuple[str | None, bool] = (None, False)
+        self.poller: Poller | None = None  # made when the tab is first shown
 
     def compose(self) -> ComposeResult:
         yield FilterInput(
-            placeholder="filter: state = COMPLETE, f1 > 0.85, learning_rate <= 1e-4  (/)",
+            placeholder="press / to filter, e.g.  f1 > 0.85, state = COMPLETE",
             id="trials-filter",
         )
         yield Static("", id="filter-error", classes="error", markup=False)
@@ -90,13 +98,20 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
         self.query_one("#filter-error").display = False
 
     def on_show(self) -> None:
-        """Read the study when the tab is first shown, not while the live tab loads."""
+        """Read the study when the tab is first shown, not while the live tab loads; shown
+        again, read what changed meanwhile at once (a hidden tab does not poll)."""
         if not self._started:
             self._started = True
             self.timings["shown"] = time.perf_counter()
-            self.load()
             seconds = max(REFRESH_SECONDS, services(self).refresh_seconds)
-            self.set_interval(seconds, self.load)
+            self.poller = Poller(self, self.load, seconds)
+            self.poller.start()
+        elif self.poller is not None:
+            self.poller.resume()
+
+    def on_hide(self) -> None:
+        if self.poller is not None:
+            self.poller.pause()
 
     # -- reading (thread workers) --------------------------------------------------------
     @work(thread=True, group="trials-read", exit_on_error=False, name="read the trials")
@@ -117,9 +132,15 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
         if self._feed is None:
             self._feed = TrialsFeed(given.store, self.study, FIRST_PAGE)
         now = datetime.fromtimestamp(given.clock())
+        found = False
         for update in self._feed.poll():
+            found = True
+            if update.value_names:
+                self.model.values = list(update.value_names)
             prepared = self.model.prepare(update.param_names, update.rows, now)
             self.app.call_from_thread(self._apply, prepared, update.marks, update.complete)
+        if self.poller is not None:
+            self.app.call_from_thread(self.poller.found, found)  # nothing new: back off
 
     # -- showing (event loop) ------------------------------------------------------------
     def _apply(self, prepared: Prepared, marks: Marks, full: bool) -> None:
@@ -137,9 +158,12 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
             self._show_groups(grid)
             return
         self.visible_numbers = self.model.view(self.trial_filter, grid.sort_key, grid.descending)
-        states = {n: str(self.model.rows[n].get("state")) for n in self.visible_numbers}
         grid.set_rows(
-            self.model.columns, self.model.widths, self.visible_numbers, self.model.cells, states
+            self.model.columns,
+            self.model.widths,
+            self.visible_numbers,
+            self.model.cells,
+            self.model.states,  # kept by the model: a sort or a filter rebuilds no map
         )
         grid.set_marks(self.marked, self.marks.baseline, self.marks.excluded)
         self._status()
@@ -158,7 +182,7 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
             if grid.sort_key:
                 parts.append(f"sorted by {grid.sort_key}{' desc' if grid.descending else ''}")
             if self.marked:
-                parts.append(f"{len(self.marked)} marked")
+                parts.append(f"{len(self.marked)} marked (u: clear)")
             if self.marks.baseline is not None:
                 parts.append(f"baseline #{self.marks.baseline}")
             if self.marks.excluded:
@@ -171,7 +195,9 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
     def _filter_changed(self, event: Input.Changed) -> None:
         error = self.query_one("#filter-error", Static)
         try:
-            self.trial_filter = parse_filter(event.value, self.model.column_names())
+            self.trial_filter = parse_filter(
+                event.value, self.model.column_names(), self.model.column_aliases()
+            )
         except FilterError as exc:
             error.update(str(exc))
             error.display = True
@@ -187,6 +213,11 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
         self.query_one("#trials-filter", Input).focus()
 
     # -- actions on rows -----------------------------------------------------------------
+    @on(TrialsGrid.HeaderClicked)
+    def _header_clicked(self) -> None:
+        """A click on a header sorts by that column; a second click reverses (as `s`)."""
+        self.action_sort()
+
     def action_sort(self) -> None:
         if self._grouped_refuses("sorted by the objective's mean"):
             return
@@ -248,11 +279,52 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
             return
         grid = self.query_one(TrialsGrid)
         current = grid.current_number
-        targets = set(self.marked) or ({current} if current is not None else set())
+        targets = sorted(self.marked) or ([current] if current is not None else [])
         if not targets:
             return
         exclude = not all(n in self.marks.excluded for n in targets)
-        self._write_marks("exclude", (sorted(targets), exclude))
+        from ...screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._write_marks("exclude", (targets, exclude))
+
+        question = exclude_question(targets, exclude, bool(self.marked))
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def action_clear_marks(self) -> None:
+        """Unmark every marked trial (the marks x, c and R act on)."""
+        if not self.marked:
+            self.notify("no trial is marked (space marks the one under the cursor)")
+            return
+        count = len(self.marked)
+        self.marked = set()
+        self.query_one(TrialsGrid).set_marks(self.marked, self.marks.baseline, self.marks.excluded)
+        self._status()
+        self.notify(f"{count} mark(s) cleared")
+
+    def action_note(self) -> None:
+        """A one-line note on the trial under the cursor, stored in the study."""
+        if self._grouped_refuses("noted per trial"):
+            return
+        number = self.query_one(TrialsGrid).current_number
+        if number is not None:
+            self._open_note(number)
+
+    @work(thread=True, group="trials-note", exit_on_error=False, name="read the note")
+    def _open_note(self, number: int) -> None:
+        note = services(self).store.notes(self.study).get(number)
+        self.app.call_from_thread(self._edit_note, number, note)
+
+    def _edit_note(self, number: int, note: str | None) -> None:
+        from ...screens.trial_note import TrialNoteScreen
+
+        def saved(text: str | None) -> None:
+            if text is not None:
+                said = f"note on trial {number}: {text}" if text else "note cleared"
+                self.notify(said if text else f"trial {number}: {said}", markup=False)
+
+        self.app.push_screen(TrialNoteScreen(self.study, number, note), saved)
 
     @work(thread=True, group="marks", exit_on_error=False, name="mark trials")
     def _write_marks(self, kind: str, value: Any) -> None:
@@ -264,7 +336,8 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
             numbers, exclude = value
             marks = store.set_excluded(self.study, numbers, exclude)
             verb = "excluded from" if exclude else "included again in"
-            text = f"{len(numbers)} trial(s) {verb} analysis (kept in the study)"
+            shown = ", ".join(f"#{n}" for n in numbers[:20]) + (" ..." if len(numbers) > 20 else "")
+            text = f"trial(s) {shown} {verb} analysis (kept in the study)"
         self.app.call_from_thread(self._marks_written, marks, text)
 
     def _marks_written(self, marks: Marks, text: str) -> None:
@@ -274,11 +347,27 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
         self.notify(text, markup=False)
 
     def action_export(self) -> None:
-        from ...screens.export import ExportScreen
-
         rows = self.model.export_rows(self.visible_numbers)
         if self.grouping and self.groups is not None:  # grouped: the configurations, as shown
             rows = self.groups.export_rows(self.query_one(TrialsGrid).numbers)
+        else:
+            numbers = list(self.visible_numbers)
+            self._export_with_notes(rows, numbers)  # the notes are read fresh, in a thread
+            return
+        from ...screens.export import ExportScreen
+
+        self.app.push_screen(ExportScreen(self.study, rows))
+
+    @work(thread=True, group="trials-export", exit_on_error=False, name="read the notes")
+    def _export_with_notes(self, rows: list[dict[str, Any]], numbers: list[int]) -> None:
+        notes = services(self).store.notes(self.study)
+        for row, trial_number in zip(rows, numbers, strict=True):
+            row["note"] = notes.get(trial_number)
+        self.app.call_from_thread(self._push_export, rows)
+
+    def _push_export(self, rows: list[dict[str, Any]]) -> None:
+        from ...screens.export import ExportScreen
+
         self.app.push_screen(ExportScreen(self.study, rows))
 
     # -- the held-out test -----------------------------------------------------------------
@@ -405,3 +494,15 @@ class TrialsPane(ReportsWorkerErrors, Vertical):
                 self.load()  # the queued trials show at once, as WAITING
 
         self.app.push_screen(ReplicateScreen(self.study, targets), queued)
+
+
+def exclude_question(numbers: list[int], exclude: bool, marked: bool) -> str:
+    """What x is about to do, naming the trials: the marked ones when any are marked."""
+    shown = ", ".join(f"#{n}" for n in numbers[:20]) + (" ..." if len(numbers) > 20 else "")
+    which = f"the {len(numbers)} marked trial(s)" if marked else "the trial under the cursor"
+    if exclude:
+        return (
+            f"Exclude {which} from analysis: {shown}?\n"
+            "They stay in the study, the table and the exports; x again includes them."
+        )
+    return f"Include {which} in analysis again: {shown}?"
